@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The JSON HTTP API, as written in ``openapi.yaml``.
+
+Each view parses its request, calls one :class:`Farm` method and answers JSON.
+Every error, ours or Werkzeug's, leaves as ``{"error": {"code", "message"}}``
+with a 4xx or 5xx status; a traceback never reaches the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from . import __version__, validation as v
+from .blobs import read_chunks
+from .errors import FrameNotReady, InvalidRequest, NetrenderError, NotFound, TooLarge
+from .farm import Farm
+from .model import FrameStatus, JobControl, JobSpec
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_JSON = 16 << 20
+API_VERSION = 1
+
+
+def farm() -> Farm:
+    return current_app.extensions["netrender.farm"]  # type: ignore[no-any-return]
+
+
+def now() -> float:
+    return current_app.config["NETRENDER_CLOCK"]()  # type: ignore[no-any-return]
+
+
+def body_json() -> dict[str, Any]:
+    if (request.content_length or 0) > MAX_JSON:
+        raise TooLarge(f"a JSON body may be at most {MAX_JSON} bytes")
+    raw = request.get_data(cache=False)
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+    return v.json_object(data)
+
+
+def stream() -> Any:
+    return read_chunks(request.stream)
+
+
+# -- slaves ------------------------------------------------------------------
+
+
+@bp.get("/version")
+def version() -> Any:
+    return {"version": __version__, "api": API_VERSION}
+
+
+@bp.post("/slaves")
+def register_slave() -> Any:
+    data = body_json()
+    facts = v.field(data, "facts", dict, {})
+    slave = farm().register_slave(
+        v.text(data, "name"), request.remote_addr or "", facts, v.string_list(data, "tags"), now()
+    )
+    return slave.to_json(), 201
+
+
+@bp.get("/slaves")
+def list_slaves() -> Any:
+    with farm().lock:
+        return {"slaves": [s.to_json() for s in farm().store.slaves()]}
+
+
+@bp.post("/slaves/<slave_id>/work")
+def request_work(slave_id: str) -> Any:
+    work = farm().request_work(slave_id, now())
+    return {"work": work.to_json() if work else None}
+
+
+@bp.post("/slaves/<slave_id>/heartbeat")
+def heartbeat(slave_id: str) -> Any:
+    data = body_json()
+    job_id = v.field(data, "job_id", int, None)
+    frames = v.field(data, "frames", list, [])
+    if not all(isinstance(f, int) and not isinstance(f, bool) for f in frames):
+        raise InvalidRequest("'frames' must be a list of integers")
+    return {"stop": farm().heartbeat(slave_id, job_id, frames, now())}
+
+
+# -- files -------------------------------------------------------------------
+
+
+@bp.post("/files/missing")
+def missing_files() -> Any:
+    hashes = [v.sha256_hex(h) for h in v.field(body_json(), "hashes", list)]
+    return {"missing": farm().blobs.missing(hashes)}
+
+
+@bp.put("/files/<sha256>")
+def upload_file(sha256: str) -> Any:
+    v.sha256_hex(sha256)
+    size = farm().blobs.put(sha256, stream(), limit=farm().max_upload)
+    return {"sha256": sha256, "size": size}, 201
+
+
+@bp.get("/files/<sha256>")
+def download_file(sha256: str) -> Any:
+    path = farm().blobs.path(sha256)
+    if not path.is_file():
+        raise NotFound(f"the master has no file {sha256}")
+    return send_file(path, mimetype="application/octet-stream")
+
+
+# -- jobs --------------------------------------------------------------------
+
+
+@bp.get("/jobs")
+def list_jobs() -> Any:
+    return {"jobs": [job.to_json() for job in farm().jobs()]}
+
+
+@bp.post("/jobs")
+def submit_job() -> Any:
+    job = farm().submit(JobSpec.from_json(body_json()), now())
+    return job.to_json(), 201
+
+
+@bp.get("/jobs/<int:job_id>")
+def get_job(job_id: int) -> Any:
+    job = farm().job(job_id)
+    return {**job.to_json(), "frames": [f.to_json() for f in farm().frames(job_id)]}
+
+
+@bp.delete("/jobs/<int:job_id>")
+def remove_job(job_id: int) -> Any:
+    delete_files = request.args.get("delete_files", "false").lower() in ("1", "true", "yes")
+    farm().remove(job_id, delete_files)
+    return {"removed": job_id, "deleted_files": delete_files}
+
+
+@bp.post("/jobs/<int:job_id>/<action>")
+def control_job(job_id: int, action: str) -> Any:
+    controls = {"cancel": JobControl.CANCELLED, "pause": JobControl.PAUSED, "resume": JobControl.ACTIVE}
+    if action not in controls:
+        raise InvalidRequest(f"unknown job action {action!r}; use one of {', '.join(controls)}")
+    return farm().set_control(job_id, controls[action]).to_json()
+
+
+@bp.get("/jobs/<int:job_id>/frames/<int:number>")
+def get_frame(job_id: int, number: int) -> Any:
+    return farm().frame(job_id, number).to_json()
+
+
+@bp.put("/jobs/<int:job_id>/frames/<int:number>/result")
+def put_result(job_id: int, number: int) -> Any:
+    slave_id = v.text(request.args, "slave")
+    try:
+        render_time = float(request.args.get("render_time", "0"))
+    except ValueError:
+        raise InvalidRequest("'render_time' must be a number of seconds") from None
+    frame = farm().complete_frame(job_id, number, slave_id, render_time, stream(), now())
+    return frame.to_json()
+
+
+@bp.post("/jobs/<int:job_id>/frames/<int:number>/error")
+def put_error(job_id: int, number: int) -> Any:
+    data = body_json()
+    frame = farm().fail_frame(job_id, number, v.text(data, "slave"), v.text(data, "message", limit=4096), now())
+    return frame.to_json()
+
+
+@bp.put("/jobs/<int:job_id>/frames/<int:number>/log")
+def put_log(job_id: int, number: int) -> Any:
+    farm().store_log(job_id, number, stream())
+    return {"stored": True}
+
+
+@bp.get("/jobs/<int:job_id>/frames/<int:number>/result")
+def get_result(job_id: int, number: int) -> Any:
+    frame = farm().frame(job_id, number)
+    if frame.status is not FrameStatus.DONE:
+        raise FrameNotReady(
+            f"frame {number} of job {job_id} is {frame.status.value}", details={"status": frame.status.value}
+        )
+    return send_file(farm().frame_path(job_id, number), mimetype="image/x-exr")
+
+
+@bp.get("/jobs/<int:job_id>/frames/<int:number>/log")
+def get_log(job_id: int, number: int) -> Any:
+    farm().frame(job_id, number)
+    path = farm().log_path(job_id, number)
+    if not path.is_file():
+        return Response("", mimetype="text/plain")
+    return send_file(path, mimetype="text/plain")
+
+
+@bp.get("/openapi.yaml")
+def openapi() -> Any:
+    text = resources.files(__package__).joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return Response(text, mimetype="application/yaml")
+
+
+# -- errors ------------------------------------------------------------------
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return Response(json.dumps({"error": error}), status=status, mimetype="application/json")
+
+
+def install_error_handlers(app: Flask) -> None:
+    """One JSON error shape for everything, including Werkzeug's 404/405/413."""
+
+    @app.errorhandler(NetrenderError)
+    def on_netrender_error(exc: NetrenderError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def on_unexpected(exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", f"the master failed: {type(exc).__name__}")

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Blender as a subprocess: the command line, its output, and stopping it.
+
+:func:`render_argv` is pure and its result is asserted exactly by the tests.
+:func:`run` starts Blender, writes everything it prints to a log, and kills it
+when asked to stop (cancellation) within one poll interval.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Blender's line after writing a frame: ``Saved: '/path/000001.exr'``.
+SAVED_RE = re.compile(r"^Saved: '(?P<path>.+)'")
+#: Blender's lines when a file cannot be opened.
+LOAD_ERROR_RE = re.compile(r"^(Error: (Cannot read file|Failed to read blend file|File format is not supported).*)")
+OUTPUT_PATTERN = "######"
+
+
+def render_argv(
+    blender: str,
+    blend: Path | str,
+    output_dir: Path | str,
+    engine: str,
+    threads: int,
+    frames: Sequence[int],
+) -> list[str]:
+    """The command line that renders ``frames`` of ``blend`` to multilayer EXR.
+
+    Order matters to Blender: the file is loaded first, then the options change
+    its scene, then ``-f`` renders. ``--disable-autoexec`` keeps scripts inside
+    an untrusted file from running; ``-x 1`` adds the ``.exr`` extension, so a
+    frame lands as ``<output_dir>/000001.exr``.
+    """
+    return [
+        blender,
+        "-b",
+        str(blend),
+        "--disable-autoexec",
+        "-noaudio",
+        "-E", engine,
+        "-t", str(threads),
+        "-o", os.path.join(str(output_dir), OUTPUT_PATTERN),
+        "-F", "OPEN_EXR_MULTILAYER",
+        "-x", "1",
+        "-f", ",".join(str(f) for f in frames),
+    ]
+
+
+def frame_file(output_dir: Path, frame: int) -> Path:
+    """Where Blender writes ``frame`` given ``render_argv``'s ``-o``."""
+    return output_dir / f"{frame:06d}.exr"
+
+
+def saved_path(line: str) -> str | None:
+    match = SAVED_RE.match(line.strip())
+    return match.group("path") if match else None
+
+
+def load_error(line: str) -> str | None:
+    match = LOAD_ERROR_RE.match(line.strip())
+    return match.group(1) if match else None
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    cancelled: bool
+    saved: list[str]
+    error: str | None
+    seconds: float
+
+
+def run(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_line: Callable[[str], None] = lambda line: None,
+    poll: float = 0.5,
+) -> RunResult:
+    """Run Blender to completion, logging its output; kill it once ``should_stop()``.
+
+    ``should_stop`` is asked every ``poll`` seconds while Blender runs, so a
+    cancelled job stops within about that time. Output is read on a thread so
+    a chatty Blender never blocks on a full pipe.
+    """
+    started = time.monotonic()
+    result = RunResult(returncode=-1, cancelled=False, saved=[], error=None, seconds=0.0)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+        proc = subprocess.Popen(
+            list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            text=True, errors="replace", bufsize=1,
+        )
+
+        def read_output() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                on_line(line)
+                path = saved_path(line)
+                if path:
+                    result.saved.append(path)
+                result.error = result.error or load_error(line)
+
+        reader = threading.Thread(target=read_output, name="blender-output", daemon=True)
+        reader.start()
+        while True:
+            try:
+                proc.wait(timeout=poll)
+                break
+            except subprocess.TimeoutExpired:
+                if should_stop():
+                    result.cancelled = True
+                    proc.kill()
+                    proc.wait()
+                    break
+        reader.join(timeout=10)
+    result.returncode = proc.returncode
+    result.seconds = time.monotonic() - started
+    return result

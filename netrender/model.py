@@ -1,0 +1,270 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Jobs, frames and slaves as plain data, and the one place frame states change.
+
+Nothing here does I/O. The store persists these records; the farm decides what
+happens to them; the API turns them into JSON with ``to_json``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import validation as v
+from .errors import InvalidTransition
+
+#: Render engines a job may ask for; ``-E`` takes these names.
+ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH")
+MAX_FRAMES = 100_000
+MAX_FRAME_NUMBER = 1_048_574  # Blender's MAXFRAME
+
+
+class FrameStatus(str, enum.Enum):
+    QUEUED = "queued"
+    DISPATCHED = "dispatched"
+    DONE = "done"
+    ERROR = "error"
+
+
+class FrameEvent(str, enum.Enum):
+    DISPATCH = "dispatch"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    REQUEUE = "requeue"
+    RESET = "reset"
+
+
+_Q, _D, _OK, _ERR = FrameStatus.QUEUED, FrameStatus.DISPATCHED, FrameStatus.DONE, FrameStatus.ERROR
+_E = FrameEvent
+
+#: Every legal frame move. A result arriving for a frame that went back to the
+#: queue (its slave was thought lost, or the master restarted) is still a valid
+#: render, so QUEUED --complete--> DONE is allowed; a finished frame never moves
+#: except by an explicit reset.
+FRAME_TRANSITIONS: dict[tuple[FrameStatus, FrameEvent], FrameStatus] = {
+    (_Q, _E.DISPATCH): _D,
+    (_D, _E.COMPLETE): _OK,
+    (_Q, _E.COMPLETE): _OK,
+    (_D, _E.FAIL): _ERR,
+    (_D, _E.REQUEUE): _Q,
+    (_ERR, _E.RESET): _Q,
+    (_OK, _E.RESET): _Q,
+    (_Q, _E.RESET): _Q,
+    (_D, _E.RESET): _Q,
+}
+
+
+def next_frame_status(current: FrameStatus, event: FrameEvent) -> FrameStatus:
+    """The frame state machine: the new status, or :class:`InvalidTransition`."""
+    try:
+        return FRAME_TRANSITIONS[(current, event)]
+    except KeyError:
+        raise InvalidTransition(f"a {current.value} frame cannot {event.value}") from None
+
+
+class JobControl(str, enum.Enum):
+    """What the user asked of a job; its status is derived from this and its frames."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+@dataclass
+class FrameCounts:
+    total: int = 0
+    queued: int = 0
+    dispatched: int = 0
+    done: int = 0
+    error: int = 0
+
+
+def job_status(control: JobControl, counts: FrameCounts) -> JobStatus:
+    """Derive a job's status, so it can never disagree with its frames."""
+    if control is JobControl.CANCELLED:
+        return JobStatus.CANCELLED
+    if counts.total and counts.done == counts.total:
+        return JobStatus.FINISHED
+    if counts.total and counts.done + counts.error == counts.total:
+        return JobStatus.FAILED
+    if control is JobControl.PAUSED:
+        return JobStatus.PAUSED
+    if counts.dispatched or counts.done or counts.error:
+        return JobStatus.RUNNING
+    return JobStatus.QUEUED
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One job file: where it sits relative to the job root, and its content hash."""
+
+    path: str
+    sha256: str
+    size: int
+
+    @classmethod
+    def from_json(cls, data: Any) -> FileRef:
+        data = v.json_object(data, "file entry")
+        return cls(
+            path=v.safe_relpath(data.get("path")),
+            sha256=v.sha256_hex(data.get("sha256")),
+            size=v.int_in(data, "size", 0, 2**50),
+        )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a client submits. ``blend`` is the path of the main file among ``files``."""
+
+    name: str
+    blend: str
+    frames: tuple[int, ...]
+    files: tuple[FileRef, ...]
+    category: str = ""
+    tags: tuple[str, ...] = ()
+    priority: int = 1
+    chunks: int = 1
+    engine: str = "CYCLES"
+
+    @classmethod
+    def from_json(cls, data: Any) -> JobSpec:
+        data = v.json_object(data)
+        files = tuple(FileRef.from_json(f) for f in v.field(data, "files", list))
+        blend = v.safe_relpath(data.get("blend"))
+        if blend not in {f.path for f in files}:
+            raise v.InvalidRequest(f"'blend' {blend!r} is not among the job's files")
+        if len({f.path for f in files}) != len(files):
+            raise v.InvalidRequest("two files of the job share one path")
+        frames = v.field(data, "frames", list)
+        if not frames or len(frames) > MAX_FRAMES:
+            raise v.InvalidRequest(f"'frames' must list 1 to {MAX_FRAMES} frames")
+        for frame in frames:
+            if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame <= MAX_FRAME_NUMBER:
+                raise v.InvalidRequest(f"'frames' must hold integers from 0 to {MAX_FRAME_NUMBER}")
+        if len(set(frames)) != len(frames):
+            raise v.InvalidRequest("'frames' must not repeat a frame")
+        engine = v.text(data, "engine", "CYCLES")
+        if engine not in ENGINES:
+            raise v.InvalidRequest(f"'engine' must be one of {', '.join(ENGINES)}")
+        return cls(
+            name=v.text(data, "name") or blend.rsplit("/", 1)[-1],
+            blend=blend,
+            frames=tuple(frames),
+            files=files,
+            category=v.text(data, "category", ""),
+            tags=v.string_list(data, "tags"),
+            priority=v.int_in(data, "priority", 1, 100, 1),
+            chunks=v.int_in(data, "chunks", 1, 1000, 1),
+            engine=engine,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["frames"] = list(self.frames)
+        out["tags"] = list(self.tags)
+        out["files"] = [asdict(f) for f in self.files]
+        return out
+
+
+@dataclass
+class Frame:
+    job_id: int
+    number: int
+    status: FrameStatus = FrameStatus.QUEUED
+    slave_id: str | None = None
+    render_time: float | None = None
+    message: str = ""
+    dispatched_at: float | None = None
+    finished_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status.value
+        return out
+
+
+@dataclass
+class Job:
+    id: int
+    spec: JobSpec
+    control: JobControl
+    submitted_at: float
+    counts: FrameCounts = field(default_factory=FrameCounts)
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_dispatched: float | None = None
+
+    @property
+    def status(self) -> JobStatus:
+        return job_status(self.control, self.counts)
+
+    def to_json(self) -> dict[str, Any]:
+        spec = self.spec.to_json()
+        spec.pop("frames")
+        return {
+            "id": self.id,
+            **spec,
+            "status": self.status.value,
+            "frame_count": asdict(self.counts),
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass
+class SlaveInfo:
+    id: str
+    name: str
+    address: str
+    facts: dict[str, Any]
+    tags: tuple[str, ...]
+    registered_at: float
+    last_seen: float
+    frames_done: int = 0
+    frames_failed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["tags"] = list(self.tags)
+        return out
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A chunk handed to a slave: which job, which frames, and what to fetch."""
+
+    job_id: int
+    frames: tuple[int, ...]
+    blend: str
+    engine: str
+    files: tuple[FileRef, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "frames": list(self.frames),
+            "blend": self.blend,
+            "engine": self.engine,
+            "files": [asdict(f) for f in self.files],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Assignment:
+        return cls(
+            job_id=int(data["job_id"]),
+            frames=tuple(int(f) for f in data["frames"]),
+            blend=v.safe_relpath(data["blend"]),
+            engine=str(data["engine"]),
+            files=tuple(FileRef.from_json(f) for f in data["files"]),
+        )

@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A render node: registers with the master, asks for chunks, renders them with Blender.
+
+:meth:`Slave.run_once` does one ask-render-report round and returns whether it
+rendered anything, so tests drive a slave step by step; :meth:`Slave.run`
+loops it until told to stop. Files come from the master by content hash into a
+cache under ``<path>/cache``, so each is downloaded once per slave whatever the
+number of jobs using it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import blender
+from .blobs import BlobStore
+from .connection import Connection
+from .errors import ApiError, MasterUnreachable
+from .model import Assignment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SlaveConfig:
+    master: str = "[default]"
+    path: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "netrender-slave")
+    name: str = field(default_factory=platform.node)
+    threads: int = 0  # 0: Blender uses every core
+    tags: tuple[str, ...] = ()
+    blender: str = "blender"
+    heartbeat: float = 0.5
+    console_log: bool = False
+    clear_on_exit: bool = False
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the master shows about this machine; the GPU only when one answers."""
+    facts: dict[str, Any] = {
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count() or 1,
+        "gpu": None,
+    }
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=5).stdout
+            facts["gpu"] = [line.strip() for line in out.splitlines() if line.strip()] or None
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return facts
+
+
+@dataclass
+class ChunkReport:
+    job_id: int
+    done: list[int]
+    failed: list[int]
+    cancelled: bool
+
+
+class Slave:
+    def __init__(
+        self,
+        config: SlaveConfig,
+        connection: Connection | None = None,
+        *,
+        run_blender: Callable[..., blender.RunResult] = blender.run,
+        on_status: Callable[[str], None] = lambda text: None,
+    ) -> None:
+        self.config = config
+        self.conn = connection or Connection(config.master)
+        self.run_blender = run_blender
+        self.on_status = on_status
+        self.id: str | None = None
+        self.cache = BlobStore(Path(config.path) / "cache")
+        self.reports: list[ChunkReport] = []
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.config.path) / f"slave_{self.id}"
+
+    def register(self) -> str:
+        answer = self.conn.post("/api/slaves", {
+            "name": self.config.name, "facts": machine_facts(), "tags": list(self.config.tags),
+        })
+        self.id = str(answer["id"])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.on_status(f"registered with {self.conn.url} as {self.id}")
+        return self.id
+
+    def run_once(self) -> bool:
+        """Ask for one chunk and render it; ``False`` when there was nothing to do."""
+        if self.id is None:
+            self.register()
+        try:
+            work = self.conn.post(f"/api/slaves/{self.id}/work")["work"]
+        except ApiError as exc:
+            if exc.code == "unknown_slave":  # the master forgot us: register again next round
+                self.id = None
+                return False
+            raise
+        if not work:
+            return False
+        self.reports.append(self.render(Assignment.from_json(work)))
+        return True
+
+    def run(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
+        """Loop until ``stop`` is set; wait between empty asks, never while work flows."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except MasterUnreachable as exc:
+                self.on_status(str(exc))
+                busy = False
+            if not busy:
+                stop.wait(idle_wait)
+        if self.config.clear_on_exit and self.id:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- one chunk -------------------------------------------------------------
+
+    def fetch(self, work: Assignment) -> Path:
+        """Lay the job's files out under ``job_<id>/files``; return the main .blend's path."""
+        root = self.folder / f"job_{work.job_id}" / "files"
+        for ref in work.files:
+            if not self.cache.has(ref.sha256):
+                self.on_status(f"downloading {ref.path}")
+                self.conn.download(f"/api/files/{ref.sha256}", self.cache.path(ref.sha256), expect_sha256=ref.sha256)
+            dest = root / ref.path
+            if not dest.is_file() or dest.stat().st_size != ref.size:
+                self.cache.link(ref.sha256, dest)
+        return root / work.blend
+
+    def render(self, work: Assignment) -> ChunkReport:
+        blend_path = self.fetch(work)
+        job_dir = self.folder / f"job_{work.job_id}"
+        output = job_dir / "output"
+        shutil.rmtree(output, ignore_errors=True)
+        output.mkdir(parents=True)
+        log_path = job_dir / "logs" / f"{work.frames[0]:06d}.log"
+        argv = blender.render_argv(
+            self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames
+        )
+        self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
+        result = self.run_blender(
+            argv, log_path, should_stop=self._stop_check(work),
+            on_line=(lambda line: print(line, end="")) if self.config.console_log else (lambda line: None),
+        )
+        report = ChunkReport(work.job_id, [], [], result.cancelled)
+        if result.cancelled:
+            self.on_status(f"job {work.job_id} was cancelled; Blender stopped")
+            return report
+        per_frame = result.seconds / len(work.frames)
+        for frame in work.frames:
+            self._send_log(work.job_id, frame, log_path)
+            path = blender.frame_file(output, frame)
+            if result.returncode == 0 and result.error is None and path.is_file():
+                self.conn.put_file(
+                    f"/api/jobs/{work.job_id}/frames/{frame}/result", path,
+                    params={"slave": self.id, "render_time": f"{per_frame:.3f}"},
+                )
+                report.done.append(frame)
+            else:
+                self.conn.post(f"/api/jobs/{work.job_id}/frames/{frame}/error", {
+                    "slave": self.id, "message": _failure(result, frame),
+                })
+                report.failed.append(frame)
+        return report
+
+    def _stop_check(self, work: Assignment) -> Callable[[], bool]:
+        """Heartbeat the master at most every ``config.heartbeat`` s; it says when to stop."""
+        last = [0.0]
+
+        def should_stop() -> bool:
+            now = time.monotonic()
+            if now - last[0] < self.config.heartbeat:
+                return False
+            last[0] = now
+            try:
+                answer = self.conn.post(
+                    f"/api/slaves/{self.id}/heartbeat", {"job_id": work.job_id, "frames": list(work.frames)}
+                )
+            except (MasterUnreachable, ApiError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+                return False
+            return bool(answer.get("stop"))
+
+        return should_stop
+
+    def _send_log(self, job_id: int, frame: int, log_path: Path) -> None:
+        self.conn.put_file(f"/api/jobs/{job_id}/frames/{frame}/log", log_path)
+
+
+def _failure(result: blender.RunResult, frame: int) -> str:
+    if result.error:
+        return result.error
+    if result.returncode != 0:
+        return f"Blender exited with code {result.returncode} before frame {frame} was saved"
+    return f"Blender exited without saving frame {frame}"
+
+
+def _span(frames: tuple[int, ...]) -> str:
+    return str(frames[0]) if len(frames) == 1 else f"{frames[0]}-{frames[-1]}"

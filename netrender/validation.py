@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Checks on untrusted input: JSON fields and the paths that name job files.
+
+Every check raises :class:`InvalidRequest` with a message naming the field, so
+a malformed request gets a clear 400 and never reaches the store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from .errors import InvalidRequest
+
+T = TypeVar("T")
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+MAX_NAME = 256
+
+
+def field(data: Mapping[str, Any], name: str, kind: type[T], default: Any = ...) -> T:
+    """Return ``data[name]`` if it has type ``kind`` (bool is not an int here)."""
+    if name not in data or data[name] is None:
+        if default is ...:
+            raise InvalidRequest(f"'{name}' is required")
+        return default  # type: ignore[no-any-return]
+    value = data[name]
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)  # type: ignore[return-value]
+        raise InvalidRequest(f"'{name}' must be {_kind_name(kind)}, not {_kind_name(type(value))}")
+    return value
+
+
+def int_in(data: Mapping[str, Any], name: str, low: int, high: int, default: Any = ...) -> int:
+    value = field(data, name, int, default)
+    if not low <= value <= high:
+        raise InvalidRequest(f"'{name}' must be between {low} and {high}, not {value}")
+    return value
+
+
+def text(data: Mapping[str, Any], name: str, default: Any = ..., limit: int = MAX_NAME) -> str:
+    value = field(data, name, str, default)
+    if len(value) > limit or "\x00" in value:
+        raise InvalidRequest(f"'{name}' must be at most {limit} characters with no NUL")
+    return value
+
+
+def string_list(data: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A list of short non-empty strings, e.g. tags; given or empty."""
+    values = field(data, name, list, [])
+    out = []
+    for item in values:
+        if not isinstance(item, str) or not item.strip() or len(item) > MAX_NAME:
+            raise InvalidRequest(f"'{name}' must be a list of non-empty strings")
+        out.append(item.strip())
+    return tuple(dict.fromkeys(out))
+
+
+def json_object(data: Any, what: str = "body") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"the {what} must be a JSON object")
+    return data
+
+
+def sha256_hex(value: Any) -> str:
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise InvalidRequest(f"{value!r:.80} is not a lowercase SHA-256 hex digest")
+    return value
+
+
+def safe_relpath(value: Any) -> str:
+    """Accept a job file's name only if it stays inside the job's folder.
+
+    Refuses absolute paths, Windows drive and UNC paths, backslashes, NUL bytes,
+    and ``.``/``..``/empty parts: the master and slaves join this name to a
+    folder they own, so it must not be able to climb out of it.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest("a file path must be a non-empty string")
+    if len(value) > 1024:
+        raise InvalidRequest("a file path must be at most 1024 characters")
+    if "\x00" in value or "\\" in value:
+        raise InvalidRequest(f"file path {value!r:.80} holds a NUL byte or a backslash")
+    if value.startswith("/") or _DRIVE.match(value):
+        raise InvalidRequest(f"file path {value!r:.80} must be relative")
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidRequest(f"file path {value!r:.80} must not hold empty, '.' or '..' parts")
+    return value
+
+
+def _kind_name(kind: type) -> str:
+    return {int: "an integer", str: "a string", list: "a list", dict: "an object",
+            float: "a number", bool: "true or false"}.get(kind, kind.__name__)
