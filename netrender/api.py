@@ -16,7 +16,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from . import __version__, validation as v
+from . import __version__
+from . import validation as v
 from .blobs import read_chunks
 from .errors import FrameNotReady, InvalidRequest, NetrenderError, NotFound, TooLarge
 from .farm import Farm
@@ -37,9 +38,10 @@ def now() -> float:
 
 
 def body_json() -> dict[str, Any]:
-    if (request.content_length or 0) > MAX_JSON:
+    # Read at most one byte past the limit: a chunked body has no length to check first.
+    raw = request.stream.read(MAX_JSON + 1)
+    if len(raw) > MAX_JSON:
         raise TooLarge(f"a JSON body may be at most {MAX_JSON} bytes")
-    raw = request.get_data(cache=False)
     try:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -71,8 +73,7 @@ def register_slave() -> Any:
 
 @bp.get("/slaves")
 def list_slaves() -> Any:
-    with farm().lock:
-        return {"slaves": [s.to_json() for s in farm().store.slaves()]}
+    return {"slaves": [s.to_json() for s in farm().slaves()]}
 
 
 @bp.post("/slaves/<slave_id>/work")
@@ -161,7 +162,9 @@ def put_result(job_id: int, number: int) -> Any:
     try:
         render_time = float(request.args.get("render_time", "0"))
     except ValueError:
-        raise InvalidRequest("'render_time' must be a number of seconds") from None
+        render_time = -1.0
+    if not 0.0 <= render_time < 1e9:  # also refuses nan and inf, which JSON cannot carry
+        raise InvalidRequest("'render_time' must be a finite, non-negative number of seconds")
     frame = farm().complete_frame(job_id, number, slave_id, render_time, stream(), now())
     return frame.to_json()
 
@@ -186,7 +189,10 @@ def get_result(job_id: int, number: int) -> Any:
         raise FrameNotReady(
             f"frame {number} of job {job_id} is {frame.status.value}", details={"status": frame.status.value}
         )
-    return send_file(farm().frame_path(job_id, number), mimetype="image/x-exr")
+    path = farm().frame_path(job_id, number)
+    if not path.is_file():
+        raise NotFound(f"the file of frame {number} of job {job_id} is missing on the master")
+    return send_file(path, mimetype="image/x-exr")
 
 
 @bp.get("/jobs/<int:job_id>/frames/<int:number>/log")

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from .errors import HashMismatch, StorageFull, TooLarge
 from .validation import sha256_hex
@@ -75,7 +75,7 @@ def write_stream(
             os.unlink(tmp)
 
 
-def read_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterable[bytes]:
+def read_chunks(stream: IO[bytes], size: int = CHUNK) -> Iterable[bytes]:
     return iter(lambda: stream.read(size), b"")
 
 

@@ -140,7 +140,7 @@ def run_master(args: argparse.Namespace) -> int:
     server = MasterServer(MasterConfig(path=args.path, address=args.address, port=args.port,
                                        clear_on_exit=args.clear_on_exit))
     print(f"netrender master on {server.url} (port {server.port}), storing in {server.farm.root}", file=sys.stderr)
-    _stop_on_signals(lambda: server.server.close())
+    _stop_on_signals(server.stop)
     try:
         server.serve_forever()
     finally:

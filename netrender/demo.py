@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 from .cli import BarProgress
 from .client import Client, JobOptions
@@ -80,7 +81,7 @@ def run_demo(folder: Path, *, frames: int = 12, slaves: int = 2, blender: str = 
                 proc.kill()
 
 
-def print_summary(job: dict, wall: float, names: dict[str, str], frames_dir: Path, saved: int) -> None:
+def print_summary(job: dict[str, Any], wall: float, names: dict[str, str], frames_dir: Path, saved: int) -> None:
     done = Counter[str]()
     seconds: defaultdict[str, float] = defaultdict(float)
     for frame in job["frames"]:

@@ -105,6 +105,10 @@ class Farm:
             self.store.add_slave(slave)
         return slave
 
+    def slaves(self) -> list[SlaveInfo]:
+        with self.lock:
+            return self.store.slaves()
+
     def request_work(self, slave_id: str, now: float) -> Assignment | None:
         """Hand ``slave_id`` its next chunk, or ``None`` when nothing suits it now."""
         with self.lock, self.store.transaction():
@@ -207,7 +211,9 @@ class Farm:
         The bytes land under a unique temporary name first and are renamed into
         place only under the lock, so two deliveries of one frame store it once.
         """
-        self.frame(job_id, number)  # unknown job or frame: refuse before reading the body
+        with self.lock:  # unknown slave, job or frame: refuse before reading the body
+            self.store.touch_slave(slave_id, now)
+            self.store.frame(job_id, number)
         final = self.frame_path(job_id, number)
         incoming = final.with_name(f".incoming-{uuid.uuid4().hex}.exr")
         write_stream(chunks, incoming, limit=self.max_upload)
@@ -231,6 +237,7 @@ class Farm:
 
     def fail_frame(self, job_id: int, number: int, slave_id: str, message: str, now: float) -> Frame:
         with self.lock, self.store.transaction():
+            self.store.touch_slave(slave_id, now)
             frame = self.store.frame(job_id, number)
             if frame.status is not FrameStatus.DISPATCHED or frame.slave_id != slave_id:
                 return frame  # a stale report: the frame moved on without this slave

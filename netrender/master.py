@@ -73,6 +73,8 @@ class MasterServer:
             channel_timeout=300,
             ident="netrender",
         )
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -85,20 +87,35 @@ class MasterServer:
         return f"http://{host}:{self.port}"
 
     def serve_forever(self) -> None:
+        """Serve until :meth:`stop`; then close every open connection.
+
+        waitress's own ``run()`` only ends on KeyboardInterrupt and leaves
+        keep-alive connections open, so the loop is driven here one round at a
+        time and checks the stop flag between rounds.
+        """
         log.info("master serving %s from %s", self.url, self.farm.root)
+        channels = self.server._map  # type: ignore[union-attr]  # waitress keeps its sockets here
         try:
-            self.server.run()
-        except (OSError, ValueError):
-            # waitress raises these from its select loop once close() closed the sockets.
-            pass
+            while not self._stopping.is_set():
+                self.server.asyncore.loop(timeout=0.1, map=channels, count=1)
+        finally:
+            for channel in list(channels.values()):
+                channel.close()
+            self.server.task_dispatcher.shutdown()
 
     def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="netrender-master", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self.serve_forever, name="netrender-master", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Ask the serving loop to end; safe from a signal handler or another thread."""
+        self._stopping.set()
 
     def close(self) -> None:
-        self.server.close()
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         self.farm.close()
         if self.config.clear_on_exit:
             shutil.rmtree(self.farm.root, ignore_errors=True)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import validation as v
-from .errors import InvalidTransition
+from .errors import InvalidRequest, InvalidTransition
 
 #: Render engines a job may ask for; ``-E`` takes these names.
 ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH")
@@ -20,14 +20,14 @@ MAX_FRAMES = 100_000
 MAX_FRAME_NUMBER = 1_048_574  # Blender's MAXFRAME
 
 
-class FrameStatus(str, enum.Enum):
+class FrameStatus(enum.StrEnum):
     QUEUED = "queued"
     DISPATCHED = "dispatched"
     DONE = "done"
     ERROR = "error"
 
 
-class FrameEvent(str, enum.Enum):
+class FrameEvent(enum.StrEnum):
     DISPATCH = "dispatch"
     COMPLETE = "complete"
     FAIL = "fail"
@@ -40,12 +40,13 @@ _E = FrameEvent
 
 #: Every legal frame move. A result arriving for a frame that went back to the
 #: queue (its slave was thought lost, or the master restarted) is still a valid
-#: render, so QUEUED --complete--> DONE is allowed; a finished frame never moves
+#: render, so QUEUED/ERROR --complete--> DONE is allowed; a finished frame never moves
 #: except by an explicit reset.
 FRAME_TRANSITIONS: dict[tuple[FrameStatus, FrameEvent], FrameStatus] = {
     (_Q, _E.DISPATCH): _D,
     (_D, _E.COMPLETE): _OK,
     (_Q, _E.COMPLETE): _OK,
+    (_ERR, _E.COMPLETE): _OK,
     (_D, _E.FAIL): _ERR,
     (_D, _E.REQUEUE): _Q,
     (_ERR, _E.RESET): _Q,
@@ -63,7 +64,7 @@ def next_frame_status(current: FrameStatus, event: FrameEvent) -> FrameStatus:
         raise InvalidTransition(f"a {current.value} frame cannot {event.value}") from None
 
 
-class JobControl(str, enum.Enum):
+class JobControl(enum.StrEnum):
     """What the user asked of a job; its status is derived from this and its frames."""
 
     ACTIVE = "active"
@@ -71,7 +72,7 @@ class JobControl(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
@@ -142,22 +143,22 @@ class JobSpec:
         files = tuple(FileRef.from_json(f) for f in v.field(data, "files", list))
         blend = v.safe_relpath(data.get("blend"))
         if blend not in {f.path for f in files}:
-            raise v.InvalidRequest(f"'blend' {blend!r} is not among the job's files")
+            raise InvalidRequest(f"'blend' {blend!r} is not among the job's files")
         if len({f.path for f in files}) != len(files):
-            raise v.InvalidRequest("two files of the job share one path")
+            raise InvalidRequest("two files of the job share one path")
         frames = v.field(data, "frames", list)
         if not frames or len(frames) > MAX_FRAMES:
-            raise v.InvalidRequest(f"'frames' must list 1 to {MAX_FRAMES} frames")
+            raise InvalidRequest(f"'frames' must list 1 to {MAX_FRAMES} frames")
         for frame in frames:
             if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame <= MAX_FRAME_NUMBER:
-                raise v.InvalidRequest(f"'frames' must hold integers from 0 to {MAX_FRAME_NUMBER}")
+                raise InvalidRequest(f"'frames' must hold integers from 0 to {MAX_FRAME_NUMBER}")
         if len(set(frames)) != len(frames):
-            raise v.InvalidRequest("'frames' must not repeat a frame")
+            raise InvalidRequest("'frames' must not repeat a frame")
         engine = v.text(data, "engine", "CYCLES")
         if engine not in ENGINES:
-            raise v.InvalidRequest(f"'engine' must be one of {', '.join(ENGINES)}")
+            raise InvalidRequest(f"'engine' must be one of {', '.join(ENGINES)}")
         return cls(
-            name=v.text(data, "name") or blend.rsplit("/", 1)[-1],
+            name=v.text(data, "name", "") or blend.rsplit("/", 1)[-1],
             blend=blend,
             frames=tuple(frames),
             files=files,

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what netrender needs on Debian 12: Blender from apt, then this package
+# (with --test: and its test tools) in a virtual environment at .venv.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+
+packages=()
+command -v blender >/dev/null || packages+=(blender)
+python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
+if [ ${#packages[@]} -gt 0 ]; then
+    echo "installing with apt: ${packages[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+echo "netrender installed: $(.venv/bin/netrender --version), $(blender --version | head -n 1)"

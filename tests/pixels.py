@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pixel comparison of multilayer EXRs: every channel of every part, exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+
+
+def channels(path: Path) -> dict[str, np.ndarray]:
+    """Every channel of every part, keyed ``part/channel``."""
+    out: dict[str, np.ndarray] = {}
+    with OpenEXR.File(str(path), separate_channels=True) as exr:
+        for part in exr.parts:
+            for name, channel in part.channels.items():
+                out[f"{part.name()}/{name}"] = np.array(channel.pixels, copy=True)
+    return out
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    """Human-readable differences; empty when the pixels are identical."""
+    ca, cb = channels(a), channels(b)
+    if ca.keys() != cb.keys():
+        return [f"channels differ: {sorted(ca)} vs {sorted(cb)}"]
+    problems = []
+    for name in sorted(ca):
+        x, y = ca[name], cb[name]
+        if x.shape != y.shape:
+            problems.append(f"{name}: shape {x.shape} vs {y.shape}")
+        elif not np.array_equal(x, y):
+            problems.append(f"{name}: {int(np.count_nonzero(x != y))} pixels differ, max {np.max(np.abs(x - y))}")
+    return problems

@@ -1,0 +1,94 @@
+"""Blender's command line, output parsing and the kill-on-cancel deadline must stay right."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from netrender.blender import load_error, render_argv, run, saved_path
+
+
+def test_render_argv_exact() -> None:
+    argv = render_argv("blender", "/j/files/scene.blend", "/j/out", "CYCLES", 2, [1, 2, 3])
+    assert argv == [
+        "blender",
+        "-b", "/j/files/scene.blend",
+        "--disable-autoexec",
+        "-noaudio",
+        "-E", "CYCLES",
+        "-t", "2",
+        "-o", "/j/out/######",
+        "-F", "OPEN_EXR_MULTILAYER",
+        "-x", "1",
+        "-f", "1,2,3",
+    ]
+
+
+SAVED = "Saved: '/tmp/out/000003.exr'"
+TIME = " Time: 00:00.03 (Saving: 00:00.00)"
+UNSUPPORTED = "Error: File format is not supported in file '/tmp/bad.blend'"
+NO_DNA = "Error: Failed to read blend file '/tmp/x.blend': Missing DNA block"
+MISSING = "Error: Cannot read file '/tmp/m.blend': No such file or directory"
+FRA = "Fra:1 Mem:12.34M (Peak 15.00M) | Time:00:00.01 | Syncing Cube"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [(SAVED + "\n", "/tmp/out/000003.exr"), (TIME, None), (UNSUPPORTED, None), (NO_DNA, None),
+     (MISSING, None), (FRA, None)],
+)
+def test_saved_path(line: str, expected: str | None) -> None:
+    assert saved_path(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [(SAVED, None), (TIME, None), (UNSUPPORTED + "\n", UNSUPPORTED), (NO_DNA, NO_DNA), (MISSING, MISSING),
+     (FRA, None)],
+)
+def test_load_error(line: str, expected: str | None) -> None:
+    assert load_error(line) == expected
+
+
+def fake_blender(script: str) -> list[str]:
+    return [sys.executable, "-c", script]
+
+
+def test_run_success_records_saved_frames_and_log(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "render.log"
+    script = "print('Fra:1 rendering'); print(\"Saved: '/x/000001.exr'\")"
+    result = run(fake_blender(script), log, poll=0.2)
+    assert result.returncode == 0
+    assert not result.cancelled
+    assert result.saved == ["/x/000001.exr"]
+    assert result.error is None
+    text = log.read_text(encoding="utf-8")
+    assert "Fra:1 rendering" in text
+    assert "Saved: '/x/000001.exr'" in text
+
+
+def test_run_reports_load_error(tmp_path: Path) -> None:
+    script = f"print({MISSING!r}); raise SystemExit(1)"
+    result = run(fake_blender(script), tmp_path / "log.txt", poll=0.2)
+    assert result.returncode == 1
+    assert result.error == MISSING
+
+
+def test_run_passes_exit_code(tmp_path: Path) -> None:
+    result = run(fake_blender("raise SystemExit(3)"), tmp_path / "log.txt", poll=0.2)
+    assert result.returncode == 3
+    assert not result.cancelled
+
+
+def test_cancel_kills_blender_within_two_seconds(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    script = "import sys, time; print('started'); sys.stdout.flush(); time.sleep(60)"
+    started = time.monotonic()
+    result = run(fake_blender(script), log, should_stop=lambda: True, poll=0.2)
+    elapsed = time.monotonic() - started
+    assert result.cancelled
+    assert result.returncode != 0
+    assert elapsed < 2.0

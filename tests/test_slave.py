@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The slave against a real master over HTTP, with a stand-in for Blender.
+
+The stand-in writes what Blender would (EXR files, a log) so these tests cover
+the slave's own logic: fetching, caching, reporting, re-registering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from conftest import EXR_BYTES
+
+from netrender import blender
+from netrender.blobs import file_sha256
+from netrender.client import Client, JobOptions, LocalFile
+from netrender.master import MasterServer
+from netrender.slave import Slave, SlaveConfig
+
+
+class FakeBlender:
+    """Records each argv and writes the frames it asks for, or fails like Blender does."""
+
+    def __init__(self, fail_with: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.fail_with = fail_with
+
+    def __call__(self, argv: Sequence[str], log_path: Path, **_: Any) -> blender.RunResult:
+        self.calls.append(list(argv))
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.fail_with:
+            log_path.write_text(f"Blender 3.4.1\n{self.fail_with}\n")
+            return blender.RunResult(1, False, [], self.fail_with, 0.1)
+        output = Path(argv[argv.index("-o") + 1]).parent
+        frames = [int(f) for f in argv[argv.index("-f") + 1].split(",")]
+        for frame in frames:
+            blender.frame_file(output, frame).write_bytes(EXR_BYTES + str(frame).encode())
+        log_path.write_text("".join(f"Saved: '{blender.frame_file(output, f)}'\n" for f in frames))
+        return blender.RunResult(0, False, [str(blender.frame_file(output, f)) for f in frames], None, 0.2)
+
+
+def make_job(tmp_path: Path, master: MasterServer, frames: list[int], content: bytes = b"BLEND") -> int:
+    blend = tmp_path / "shot.blend"
+    blend.write_bytes(content)
+    files = [LocalFile(blend, "shot.blend", file_sha256(blend), len(content))]
+    return int(Client(master.url).submit(blend, JobOptions(frames=frames, chunks=2), files=files).job["id"])
+
+
+def test_a_slave_renders_chunks_and_downloads_each_file_once(tmp_path: Path, live_master: MasterServer) -> None:
+    fake = FakeBlender()
+    slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave", threads=3), run_blender=fake)
+    downloads: list[str] = []
+    original = slave.conn.download
+    slave.conn.download = lambda path, *a, **k: downloads.append(path) or original(path, *a, **k)  # type: ignore
+    first = make_job(tmp_path, live_master, [1, 2, 3])
+    second = make_job(tmp_path, live_master, [10])  # the same .blend bytes again
+    while slave.run_once():
+        pass
+    assert len(downloads) == 1
+    assert [(r.job_id, r.done) for r in slave.reports] == [(first, [1, 2]), (first, [3]), (second, [10])]
+    assert fake.calls[0][fake.calls[0].index("-t") + 1] == "3"
+    job = Client(live_master.url).job(first)
+    assert job["status"] == "finished"
+    assert all(f["slave_id"] == slave.id for f in job["frames"])
+    farm = live_master.farm
+    assert farm.frame_path(first, 3).read_bytes() == EXR_BYTES + b"3"
+    assert "Saved:" in farm.log_path(first, 3).read_text()
+
+
+def test_a_failed_render_reports_every_frame_with_the_log(tmp_path: Path, live_master: MasterServer) -> None:
+    error = "Error: File format is not supported in file '/x/shot.blend'"
+    slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave"), run_blender=FakeBlender(error))
+    job_id = make_job(tmp_path, live_master, [1, 2])
+    assert slave.run_once()
+    job = Client(live_master.url).job(job_id)
+    assert job["status"] == "failed"
+    assert [f["message"] for f in job["frames"]] == [error, error]
+    assert error in live_master.farm.log_path(job_id, 2).read_text()
+
+
+def test_a_slave_the_master_forgot_registers_again(tmp_path: Path, live_master: MasterServer) -> None:
+    slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave"), run_blender=FakeBlender())
+    slave.register()
+    forgotten = slave.id
+    live_master.farm.store.db.execute("DELETE FROM slaves")
+    make_job(tmp_path, live_master, [1])
+    assert not slave.run_once()  # told it is unknown
+    assert slave.run_once()  # registered again, and rendered
+    assert slave.id != forgotten
+    assert [s.id for s in live_master.farm.slaves()] == [slave.id]
