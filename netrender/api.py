@@ -86,10 +86,21 @@ def request_work(slave_id: str) -> Any:
 def heartbeat(slave_id: str) -> Any:
     data = body_json()
     job_id = v.field(data, "job_id", int, None)
+    return {"stop": farm().heartbeat(slave_id, job_id, frame_list(data), now())}
+
+
+@bp.post("/slaves/<slave_id>/release")
+def release_frames(slave_id: str) -> Any:
+    data = body_json()
+    job_id = v.field(data, "job_id", int)
+    return {"released": farm().release(slave_id, job_id, frame_list(data), now())}
+
+
+def frame_list(data: dict[str, Any]) -> list[int]:
     frames = v.field(data, "frames", list, [])
     if not all(isinstance(f, int) and not isinstance(f, bool) for f in frames):
         raise InvalidRequest("'frames' must be a list of integers")
-    return {"stop": farm().heartbeat(slave_id, job_id, frames, now())}
+    return frames
 
 
 # -- files -------------------------------------------------------------------

@@ -99,6 +99,9 @@ def run(
         proc = subprocess.Popen(
             list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             text=True, errors="replace", bufsize=1,
+            # Its own session: a Ctrl-C meant for the slave must not kill the render
+            # behind its back; the slave decides (via should_stop) what happens to it.
+            start_new_session=True,
         )
 
         def read_output() -> None:

@@ -12,7 +12,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +158,8 @@ def run_slave(args: argparse.Namespace) -> int:
     if args.name:
         config.name = args.name
     slave = Slave(config, on_status=lambda text: print(f"[{config.name}] {text}", file=sys.stderr))
-    stop = threading.Event()
-    _stop_on_signals(stop.set)
-    slave.run(stop)
+    _stop_on_signals(slave.stop)
+    slave.run()
     print(f"[{config.name}] slave stopped", file=sys.stderr)
     return 0
 

@@ -149,6 +149,19 @@ class Farm:
                 for f in self.store.frames(job_id)
             )
 
+    def release(self, slave_id: str, job_id: int, frames: Iterable[int], now: float) -> list[int]:
+        """Put back in the queue the frames a stopping slave will not finish; return them."""
+        wanted = set(frames)
+        with self.lock, self.store.transaction():
+            self.store.touch_slave(slave_id, now)
+            self.store.job(job_id)
+            mine = [
+                f for f in self.store.frames(job_id)
+                if f.number in wanted and f.status is FrameStatus.DISPATCHED and f.slave_id == slave_id
+            ]
+            self._move(mine, FrameEvent.REQUEUE)
+            return [f.number for f in mine]
+
     # -- jobs -------------------------------------------------------------
 
     def submit(self, spec: JobSpec, now: float) -> Job:

@@ -86,6 +86,7 @@ class Slave:
         self.id: str | None = None
         self.cache = BlobStore(Path(config.path) / "cache")
         self.reports: list[ChunkReport] = []
+        self.stopping = threading.Event()
 
     @property
     def folder(self) -> Path:
@@ -116,18 +117,22 @@ class Slave:
         self.reports.append(self.render(Assignment.from_json(work)))
         return True
 
-    def run(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
-        """Loop until ``stop`` is set; wait between empty asks, never while work flows."""
-        while not stop.is_set():
+    def run(self, idle_wait: float = 1.0) -> None:
+        """Loop until :meth:`stop`; wait between empty asks, never while work flows."""
+        while not self.stopping.is_set():
             try:
                 busy = self.run_once()
             except MasterUnreachable as exc:
                 self.on_status(str(exc))
                 busy = False
             if not busy:
-                stop.wait(idle_wait)
+                self.stopping.wait(idle_wait)
         if self.config.clear_on_exit and self.id:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+    def stop(self) -> None:
+        """Stop soon: a render in progress is killed and its frames go back to the queue."""
+        self.stopping.set()
 
     # -- one chunk -------------------------------------------------------------
 
@@ -159,6 +164,10 @@ class Slave:
             on_line=(lambda line: print(line, end="")) if self.config.console_log else (lambda line: None),
         )
         report = ChunkReport(work.job_id, [], [], result.cancelled)
+        if result.cancelled and self.stopping.is_set():
+            self.conn.post(f"/api/slaves/{self.id}/release", {"job_id": work.job_id, "frames": list(work.frames)})
+            self.on_status(f"stopped; frames {_span(work.frames)} of job {work.job_id} went back to the queue")
+            return report
         if result.cancelled:
             self.on_status(f"job {work.job_id} was cancelled; Blender stopped")
             return report
@@ -184,6 +193,8 @@ class Slave:
         last = [0.0]
 
         def should_stop() -> bool:
+            if self.stopping.is_set():
+                return True
             now = time.monotonic()
             if now - last[0] < self.config.heartbeat:
                 return False

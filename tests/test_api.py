@@ -128,6 +128,18 @@ def test_cancelling_a_job_tells_its_slave_to_stop(client: FlaskClient) -> None:
     assert work(client, slave) is None
 
 
+def test_a_stopping_slave_gives_back_only_its_own_frames(client: FlaskClient) -> None:
+    job = submit(client, [1, 2, 3], chunks=2)
+    first, second = register(client, "a"), register(client, "b")
+    work(client, first)  # frames 1, 2
+    work(client, second)  # frame 3
+    answer = client.post(f"/api/slaves/{first}/release", json={"job_id": job["id"], "frames": [1, 2, 3]})
+    assert answer.json == {"released": [1, 2]}
+    statuses = [f["status"] for f in client.get(f"/api/jobs/{job['id']}").json["frames"]]
+    assert statuses == ["queued", "queued", "dispatched"]
+    assert work(client, first)["frames"] == [1, 2]  # type: ignore[index]
+
+
 def test_pause_holds_back_work_and_resume_releases_it(client: FlaskClient) -> None:
     job = submit(client, [1])
     slave = register(client)

@@ -130,6 +130,25 @@ def test_cancelling_a_job_stops_blender_within_two_seconds(tmp_path: Path, live_
     assert stopped_after < 2.0, f"Blender ran on for {stopped_after:.2f} s after the cancel"
 
 
+def test_ctrl_c_on_a_slave_stops_it_and_requeues_its_frames(
+    tmp_path: Path, live_master: MasterServer, spawn_slaves
+) -> None:
+    slow = build_scene(tmp_path / "slow" / "slow.blend", frames=1, size="640x360", samples=100000)
+    client = Client(live_master.url)
+    job_id = client.submit(slow, JobOptions(frames=[1])).job["id"]
+    (proc,) = spawn_slaves(live_master.url)
+    deadline = time.monotonic() + 60
+    # Wait until Blender is mid-render: its log on the slave shows samples.
+    while not any("Sample" in p.read_text() for p in (tmp_path / "slave-1").glob("slave_*/job_*/logs/*.log")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the slave never started rendering"
+        time.sleep(0.05)
+    assert client.job(job_id)["frames"][0]["status"] == "dispatched"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+    frame = client.job(job_id)["frames"][0]
+    assert (frame["status"], frame["slave_id"], frame["message"]) == ("queued", None, "")
+
+
 def test_a_restarted_master_process_lists_the_same_jobs_and_frames(
     tmp_path: Path, spawn_slaves, sample_scene: Path, sample_reference: dict[int, Path]
 ) -> None:
