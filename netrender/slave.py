@@ -125,6 +125,12 @@ class Slave:
             except MasterUnreachable as exc:
                 self.on_status(str(exc))
                 busy = False
+            except ApiError as exc:
+                self.on_status(f"the master refused: {exc.message}")
+                busy = False
+            except Exception:  # a farm node runs for days: log, wait, go on
+                log.exception("slave round failed")
+                busy = False
             if not busy:
                 self.stopping.wait(idle_wait)
         if self.config.clear_on_exit and self.id:
@@ -171,6 +177,17 @@ class Slave:
         if result.cancelled:
             self.on_status(f"job {work.job_id} was cancelled; Blender stopped")
             return report
+        try:
+            self._report(work, result, output, log_path, report)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            self.on_status(f"job {work.job_id} is gone from the master: {exc.message}")
+        return report
+
+    def _report(self, work: Assignment, result: blender.RunResult, output: Path, log_path: Path,
+                report: ChunkReport) -> None:
+        """Send each frame's log, then its EXR or its error."""
         per_frame = result.seconds / len(work.frames)
         for frame in work.frames:
             self._send_log(work.job_id, frame, log_path)
@@ -186,7 +203,6 @@ class Slave:
                     "slave": self.id, "message": _failure(result, frame),
                 })
                 report.failed.append(frame)
-        return report
 
     def _stop_check(self, work: Assignment) -> Callable[[], bool]:
         """Heartbeat the master at most every ``config.heartbeat`` s; it says when to stop."""

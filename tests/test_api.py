@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +263,47 @@ def test_a_frame_not_rendered_yet_cannot_be_downloaded(client: FlaskClient) -> N
     job = submit(client, [1])
     error = error_of(client.get(f"/api/jobs/{job['id']}/frames/1/result"), 409)
     assert error["code"] == "frame_not_ready" and error["details"] == {"status": "queued"}
+
+
+class PatternStream(io.RawIOBase):
+    """``size`` bytes of a repeating pattern, produced on demand and never held whole."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.pos = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = {0: 0, 1: self.pos, 2: self.size}[whence] + offset
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.size - self.pos)
+        buffer[:n] = (b"netrender" * (n // 9 + 2))[self.pos % 9 : self.pos % 9 + n]
+        self.pos += n
+        return n
+
+
+def test_an_upload_streams_to_disk_instead_of_memory(client: FlaskClient, app: Flask) -> None:
+    size = 64 << 20
+    source = PatternStream(size)
+    digest = hashlib.sha256()
+    for block in iter(lambda: source.read(1 << 20), b""):
+        digest.update(block)
+    sha = digest.hexdigest()
+    tracemalloc.start()
+    try:
+        answer = client.put(f"/api/files/{sha}", input_stream=PatternStream(size), content_length=size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert answer.status_code == 201 and answer.json["size"] == size
+    assert app.extensions["netrender.farm"].blobs.path(sha).stat().st_size == size
+    assert peak < 8 << 20, f"the upload used {peak >> 20} MiB of memory for a {size >> 20} MiB file"

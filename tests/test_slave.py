@@ -90,3 +90,22 @@ def test_a_slave_the_master_forgot_registers_again(tmp_path: Path, live_master: 
     assert slave.run_once()  # registered again, and rendered
     assert slave.id != forgotten
     assert [s.id for s in live_master.farm.slaves()] == [slave.id]
+
+
+def test_a_job_removed_during_its_render_does_not_stop_the_slave(tmp_path: Path, live_master: MasterServer) -> None:
+    fake = FakeBlender()
+    slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave"), run_blender=fake)
+    doomed = make_job(tmp_path, live_master, [1])
+
+    def render_then_vanish(argv: Sequence[str], log_path: Path, **kw: Any) -> blender.RunResult:
+        result = fake(argv, log_path, **kw)
+        live_master.farm.remove(doomed, delete_files=True)  # the user removes it as Blender finishes
+        return result
+
+    slave.run_blender = render_then_vanish
+    assert slave.run_once()
+    assert slave.reports[-1].done == []
+    slave.run_blender = fake
+    kept = make_job(tmp_path, live_master, [2])
+    assert slave.run_once()
+    assert Client(live_master.url).job(kept)["status"] == "finished"
