@@ -72,13 +72,18 @@ def run_demo(folder: Path, *, frames: int = 12, slaves: int = 2, blender: str = 
         print_summary(job, wall, names, folder / "frames", len(saved))
         return 0 if job["status"] == "finished" else 1
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(list(reversed(procs)))
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
+    """Ask each process to stop (SIGTERM: they shut down cleanly), kill what does not."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def print_summary(job: dict[str, Any], wall: float, names: dict[str, str], frames_dir: Path, saved: int) -> None:

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from netrender.demo import stop_processes
 from netrender.master import MasterConfig, MasterServer, create_app
 from netrender.samples import build_scene
 
@@ -91,13 +92,7 @@ def spawn_slaves(tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Popen
         return started
 
     yield spawn
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_processes(procs)
 
 
 def render_locally(blend: Path, frames: list[int], output: Path) -> dict[int, Path]:
