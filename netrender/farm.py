@@ -143,22 +143,14 @@ class Farm:
                 return True
             if job.control is JobControl.CANCELLED:
                 return True
-            wanted = set(frames)
-            return not any(
-                f.number in wanted and f.status is FrameStatus.DISPATCHED and f.slave_id == slave_id
-                for f in self.store.frames(job_id)
-            )
+            return not self.store.dispatched_to(slave_id, job_id, frames)
 
     def release(self, slave_id: str, job_id: int, frames: Iterable[int], now: float) -> list[int]:
         """Put back in the queue the frames a stopping slave will not finish; return them."""
-        wanted = set(frames)
         with self.lock, self.store.transaction():
             self.store.touch_slave(slave_id, now)
             self.store.job(job_id)
-            mine = [
-                f for f in self.store.frames(job_id)
-                if f.number in wanted and f.status is FrameStatus.DISPATCHED and f.slave_id == slave_id
-            ]
+            mine = self.store.dispatched_to(slave_id, job_id, frames)
             self._move(mine, FrameEvent.REQUEUE)
             return [f.number for f in mine]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,19 @@ class Store:
             sql += " AND slave_id = ?"
             args += (slave_id,)
         return [self._frame(r) for r in self.db.execute(sql, args)]
+
+    def dispatched_to(self, slave_id: str, job_id: int, numbers: Iterable[int]) -> list[Frame]:
+        """Those of ``numbers`` that are still dispatched to ``slave_id``."""
+        wanted = list(dict.fromkeys(numbers))
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        rows = self.db.execute(
+            f"SELECT {_FRAME_COLUMNS} FROM frames WHERE job_id = ? AND status = ? AND slave_id = ?"
+            f" AND number IN ({marks}) ORDER BY seq",
+            (job_id, FrameStatus.DISPATCHED.value, slave_id, *wanted),
+        ).fetchall()
+        return [self._frame(r) for r in rows]
 
     # -- slaves -----------------------------------------------------------
 

@@ -27,9 +27,10 @@ def field(data: Mapping[str, Any], name: str, kind: type[T], default: Any = ...)
             raise InvalidRequest(f"'{name}' is required")
         return default  # type: ignore[no-any-return]
     value = data[name]
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)  # type: ignore[return-value]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # type: ignore[return-value]
+    # JSON's true/false are Python ints too; they are never a number here.
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise InvalidRequest(f"'{name}' must be {_kind_name(kind)}, not {_kind_name(type(value))}")
     return value
 
