@@ -73,7 +73,27 @@ def register_slave() -> Any:
 
 @bp.get("/slaves")
 def list_slaves() -> Any:
-    return {"slaves": [s.to_json() for s in farm().slaves()]}
+    return {"slaves": [s.to_json() for s in farm().slaves(now())]}
+
+
+@bp.put("/slaves/<slave_id>/blacklist")
+def blacklist_slave(slave_id: str) -> Any:
+    return farm().set_farm_blacklist(slave_id, True, now()).to_json()
+
+
+@bp.delete("/slaves/<slave_id>/blacklist")
+def unblacklist_slave(slave_id: str) -> Any:
+    return farm().set_farm_blacklist(slave_id, False, now()).to_json()
+
+
+@bp.get("/balancing")
+def get_rules() -> Any:
+    return farm().rules.to_json()
+
+
+@bp.patch("/balancing")
+def set_rules() -> Any:
+    return farm().set_rules(body_json()).to_json()
 
 
 @bp.post("/slaves/<slave_id>/work")
@@ -144,7 +164,37 @@ def submit_job() -> Any:
 @bp.get("/jobs/<int:job_id>")
 def get_job(job_id: int) -> Any:
     job = farm().job(job_id)
-    return {**job.to_json(), "frames": [f.to_json() for f in farm().frames(job_id)]}
+    return {
+        **job.to_json(),
+        "blacklist": farm().blacklist_of(job_id),
+        "frames": [f.to_json() for f in farm().frames(job_id)],
+    }
+
+
+@bp.patch("/jobs/<int:job_id>")
+def edit_job(job_id: int) -> Any:
+    data = v.json_object(body_json(), allowed=("priority", "chunks"))
+    for name, value in data.items():
+        if value is None:
+            raise InvalidRequest(f"'{name}' must be an integer; leave it out to keep it as it is")
+    priority = v.int_in(data, "priority", 1, 100, None)
+    chunks = v.int_in(data, "chunks", 1, 1000, None)
+    return farm().edit(job_id, priority=priority, chunks=chunks).to_json()
+
+
+@bp.get("/jobs/<int:job_id>/blacklist")
+def job_blacklist(job_id: int) -> Any:
+    return {"blacklist": farm().blacklist_of(job_id)}
+
+
+@bp.put("/jobs/<int:job_id>/blacklist/<slave_id>")
+def add_to_job_blacklist(job_id: int, slave_id: str) -> Any:
+    return {"blacklist": farm().set_job_blacklist(job_id, slave_id, True, now())}
+
+
+@bp.delete("/jobs/<int:job_id>/blacklist/<slave_id>")
+def remove_from_job_blacklist(job_id: int, slave_id: str) -> Any:
+    return {"blacklist": farm().set_job_blacklist(job_id, slave_id, False, now())}
 
 
 @bp.delete("/jobs/<int:job_id>")
@@ -156,14 +206,23 @@ def remove_job(job_id: int) -> Any:
 
 @bp.post("/jobs/<int:job_id>/<action>")
 def control_job(job_id: int, action: str) -> Any:
+    """cancel, pause, resume; reset (failed frames) and requeue (every frame) queue frames again."""
     controls = {"cancel": JobControl.CANCELLED, "pause": JobControl.PAUSED, "resume": JobControl.ACTIVE}
-    if action not in controls:
-        raise InvalidRequest(f"unknown job action {action!r}; use one of {', '.join(controls)}")
-    return farm().set_control(job_id, controls[action]).to_json()
+    if action in controls:
+        return farm().set_control(job_id, controls[action]).to_json()
+    if action in ("reset", "requeue"):
+        return farm().reset(job_id, every_frame=action == "requeue").to_json()
+    raise InvalidRequest(f"unknown job action {action!r}; use one of {', '.join([*controls, 'reset', 'requeue'])}")
 
 
 @bp.get("/jobs/<int:job_id>/frames/<int:number>")
 def get_frame(job_id: int, number: int) -> Any:
+    return farm().frame(job_id, number).to_json()
+
+
+@bp.post("/jobs/<int:job_id>/frames/<int:number>/reset")
+def reset_frame(job_id: int, number: int) -> Any:
+    farm().reset(job_id, [number])
     return farm().frame(job_id, number).to_json()
 
 

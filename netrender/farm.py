@@ -18,7 +18,6 @@ On disk, under ``<path>/master_<pid>/``::
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import threading
 import uuid
@@ -26,20 +25,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import balancing
 from .blobs import BlobStore, write_stream
+from .dispatch import Dispatch
 from .errors import Conflict, InvalidRequest, MissingFiles, NotFound
 from .model import (
-    Assignment,
     Frame,
     FrameEvent,
     FrameStatus,
     Job,
     JobControl,
     JobSpec,
-    JobStatus,
-    SlaveInfo,
-    next_frame_status,
 )
 from .store import Store
 
@@ -67,13 +62,16 @@ def open_root(path: Path, pid: int | None = None) -> Path:
     return root
 
 
-class Farm:
+class Farm(Dispatch):
+    """Jobs and their results; the slave-facing half is :class:`Dispatch`."""
+
     def __init__(self, root: Path, *, max_upload: int | None = None) -> None:
         self.root = root
         self.max_upload = max_upload
         self.store = Store(root / "netrender.sqlite")
         self.blobs = BlobStore(root / "store")
         self.lock = threading.RLock()
+        super().__init__()
         with self.lock, self.store.transaction():
             # Nobody is rendering for a master that just started: hand those frames out again.
             self._move(self.store.dispatched_frames(), FrameEvent.REQUEUE)
@@ -92,68 +90,6 @@ class Farm:
     def log_path(self, job_id: int, number: int) -> Path:
         return self.job_dir(job_id) / "logs" / f"{number:06d}.log"
 
-    # -- slaves -----------------------------------------------------------
-
-    def register_slave(
-        self, name: str, address: str, facts: dict[str, Any], tags: Iterable[str], now: float
-    ) -> SlaveInfo:
-        slave = SlaveInfo(
-            id=secrets.token_hex(8), name=name, address=address, facts=facts,
-            tags=tuple(tags), registered_at=now, last_seen=now,
-        )
-        with self.lock:
-            self.store.add_slave(slave)
-        return slave
-
-    def slaves(self) -> list[SlaveInfo]:
-        with self.lock:
-            return self.store.slaves()
-
-    def request_work(self, slave_id: str, now: float) -> Assignment | None:
-        """Hand ``slave_id`` its next chunk, or ``None`` when nothing suits it now."""
-        with self.lock, self.store.transaction():
-            self.store.touch_slave(slave_id, now)
-            slave = self.store.slave(slave_id)
-            view = balancing.SlaveView(slave.id, frozenset(slave.tags))
-            job_id = balancing.choose_job(self.store.candidates(), view, now)
-            if job_id is None:
-                return None
-            job = self.store.job(job_id)
-            chunk = balancing.take_chunk(self.store.frame_layout(job_id), job.spec.chunks)
-            frames = [self.store.frame(job_id, n) for n in chunk]
-            for frame in frames:
-                frame.slave_id, frame.dispatched_at = slave_id, now
-            self._move(frames, FrameEvent.DISPATCH)
-            self.store.update_job(job_id, last_dispatched=now, started_at=job.started_at or now)
-            return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files)
-
-    def heartbeat(self, slave_id: str, job_id: int | None, frames: Iterable[int], now: float) -> bool:
-        """Note the slave is alive; return whether it should stop rendering ``frames``.
-
-        It should stop when the job was cancelled or removed, or when none of the
-        frames is still dispatched to it.
-        """
-        with self.lock:
-            self.store.touch_slave(slave_id, now)
-            if job_id is None:
-                return False
-            try:
-                job = self.store.job(job_id)
-            except NotFound:
-                return True
-            if job.control is JobControl.CANCELLED:
-                return True
-            return not self.store.dispatched_to(slave_id, job_id, frames)
-
-    def release(self, slave_id: str, job_id: int, frames: Iterable[int], now: float) -> list[int]:
-        """Put back in the queue the frames a stopping slave will not finish; return them."""
-        with self.lock, self.store.transaction():
-            self.store.touch_slave(slave_id, now)
-            self.store.job(job_id)
-            mine = self.store.dispatched_to(slave_id, job_id, frames)
-            self._move(mine, FrameEvent.REQUEUE)
-            return [f.number for f in mine]
-
     # -- jobs -------------------------------------------------------------
 
     def submit(self, spec: JobSpec, now: float) -> Job:
@@ -170,11 +106,50 @@ class Farm:
 
     def job(self, job_id: int) -> Job:
         with self.lock:
-            return self.store.job(job_id)
+            job = self.store.job(job_id)
+            job.usage = self.usage.get(job_id, 0.0)
+            return job
 
     def jobs(self) -> list[Job]:
         with self.lock:
-            return self.store.jobs()
+            jobs = self.store.jobs()
+            for job in jobs:
+                job.usage = self.usage.get(job.id, 0.0)
+            return jobs
+
+    def blacklist_of(self, job_id: int) -> list[dict[str, Any]]:
+        with self.lock:
+            self.store.job(job_id)
+            return self.store.job_blacklist(job_id)
+
+    def edit(self, job_id: int, *, priority: int | None = None, chunks: int | None = None) -> Job:
+        with self.lock:
+            self.store.job(job_id)
+            changes = {k: v for k, v in (("priority", priority), ("chunks", chunks)) if v is not None}
+            if changes:
+                self.store.update_job(job_id, **changes)
+            return self.job(job_id)
+
+    def reset(self, job_id: int, numbers: Iterable[int] | None = None, *, every_frame: bool = False) -> Job:
+        """Queue frames again with a clean slate: the failed ones, the given ones, or every frame."""
+        with self.lock, self.store.transaction():
+            if self.store.job(job_id).control is JobControl.CANCELLED:
+                raise Conflict(f"job {job_id} was cancelled; submit it again instead")
+            frames = self.store.frames(job_id)
+            if numbers is not None:
+                wanted = set(numbers)
+                unknown = wanted - {f.number for f in frames}
+                if unknown:
+                    raise NotFound(f"job {job_id} has no frame {min(unknown)}")
+                targets = [f for f in frames if f.number in wanted]
+            else:
+                targets = [f for f in frames if every_frame or f.status is FrameStatus.ERROR]
+            for frame in targets:
+                frame.failures, frame.message, frame.render_time, frame.finished_at = 0, "", None, None
+            self._move(targets, FrameEvent.RESET)
+            self.store.clear_failures(job_id, [f.number for f in targets])
+            self.store.update_job(job_id, finished_at=None)
+        return self.job(job_id)
 
     def frames(self, job_id: int) -> list[Frame]:
         with self.lock:
@@ -240,32 +215,6 @@ class Farm:
         finally:
             incoming.unlink(missing_ok=True)
 
-    def fail_frame(self, job_id: int, number: int, slave_id: str, message: str, now: float) -> Frame:
-        with self.lock, self.store.transaction():
-            self.store.touch_slave(slave_id, now)
-            frame = self.store.frame(job_id, number)
-            if frame.status is not FrameStatus.DISPATCHED or frame.slave_id != slave_id:
-                return frame  # a stale report: the frame moved on without this slave
-            frame.message, frame.finished_at = message, now
-            self._move([frame], FrameEvent.FAIL)
-            self.store.count_slave_frame(slave_id, done=False)
-            self._note_finish(job_id, now)
-            return frame
-
     def store_log(self, job_id: int, number: int, chunks: Iterable[bytes]) -> None:
         self.frame(job_id, number)
         write_stream(chunks, self.log_path(job_id, number), limit=self.max_upload)
-
-    # -- helpers (call with the lock held) --------------------------------
-
-    def _move(self, frames: list[Frame], event: FrameEvent) -> None:
-        for frame in frames:
-            frame.status = next_frame_status(frame.status, event)
-            if event is FrameEvent.REQUEUE:
-                frame.slave_id, frame.dispatched_at = None, None
-        self.store.save_frames(frames)
-
-    def _note_finish(self, job_id: int, now: float) -> None:
-        job = self.store.job(job_id)
-        if job.status in (JobStatus.FINISHED, JobStatus.FAILED) and job.finished_at is None:
-            self.store.update_job(job_id, finished_at=now)

@@ -94,6 +94,7 @@ class MasterServer:
         time and checks the stop flag between rounds.
         """
         log.info("master serving %s from %s", self.url, self.farm.root)
+        threading.Thread(target=self.housekeeping, name="netrender-housekeeping", daemon=True).start()
         channels = self.server._map  # type: ignore[union-attr]  # waitress keeps its sockets here
         try:
             while not self._stopping.is_set():
@@ -102,6 +103,17 @@ class MasterServer:
             for channel in list(channels.values()):
                 channel.close()
             self.server.task_dispatcher.shutdown()
+
+    def housekeeping(self, interval: float = 1.0) -> None:
+        """Every ``interval`` seconds: age usage, requeue the frames of lost slaves."""
+        while not self._stopping.wait(interval):
+            try:
+                orphans = self.farm.run_once(self.config.clock())
+            except Exception:  # keep the farm's clock ticking whatever one round hit
+                log.exception("housekeeping failed")
+                continue
+            if orphans:
+                log.warning("requeued %d frame(s) of silent slaves", len(orphans))
 
     def start(self) -> threading.Thread:
         self._thread = threading.Thread(target=self.serve_forever, name="netrender-master", daemon=True)

@@ -187,6 +187,7 @@ class Frame:
     message: str = ""
     dispatched_at: float | None = None
     finished_at: float | None = None
+    failures: int = 0  # failed renders since submission or the last reset
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -204,6 +205,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     last_dispatched: float | None = None
+    usage: float = 0.0  # share of the cluster, averaged over time; set by the farm
 
     @property
     def status(self) -> JobStatus:
@@ -217,6 +219,7 @@ class Job:
             **spec,
             "status": self.status.value,
             "frame_count": asdict(self.counts),
+            "usage": self.usage,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -234,6 +237,8 @@ class SlaveInfo:
     last_seen: float
     frames_done: int = 0
     frames_failed: int = 0
+    blacklisted: bool = False  # farm-wide: gets no work at all
+    state: str = "idle"  # idle, rendering or lost; set by the farm, which knows the time
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

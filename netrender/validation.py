@@ -8,7 +8,7 @@ a malformed request gets a clear 400 and never reaches the store.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from .errors import InvalidRequest
@@ -37,6 +37,8 @@ def field(data: Mapping[str, Any], name: str, kind: type[T], default: Any = ...)
 
 def int_in(data: Mapping[str, Any], name: str, low: int, high: int, default: Any = ...) -> int:
     value = field(data, name, int, default)
+    if value is None and default is None:
+        return value
     if not low <= value <= high:
         raise InvalidRequest(f"'{name}' must be between {low} and {high}, not {value}")
     return value
@@ -60,9 +62,14 @@ def string_list(data: Mapping[str, Any], name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def json_object(data: Any, what: str = "body") -> dict[str, Any]:
+def json_object(data: Any, what: str = "body", allowed: Iterable[str] | None = None) -> dict[str, Any]:
+    """A JSON object; with ``allowed``, one naming no other key (a typo must not pass silently)."""
     if not isinstance(data, dict):
         raise InvalidRequest(f"the {what} must be a JSON object")
+    if allowed is not None:
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise InvalidRequest(f"unknown field(s) in the {what}: {', '.join(unknown)}")
     return data
 
 

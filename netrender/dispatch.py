@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The slave-facing half of the farm: who gets which frames, and what a failure costs.
+
+:class:`Dispatch` holds the balancing state (rules, the usage average) and
+answers slaves: work requests, heartbeats, released and failed frames. It
+applies :mod:`balancing`'s pure rules to rows from the store; :meth:`run_once`
+is the periodic part (usage decay, lost slaves), driven by the master's
+housekeeping thread or, in tests, by hand with a fake clock.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from . import balancing
+from .balancing import BalanceRules
+from .errors import NotFound
+from .model import Assignment, Frame, FrameEvent, FrameStatus, JobControl, JobStatus, SlaveInfo, next_frame_status
+from .store import Store
+
+RULES_KEY = "balancing"
+
+
+class Dispatch:
+    store: Store
+    lock: threading.RLock
+
+    def __init__(self) -> None:
+        saved = self.store.setting(RULES_KEY)
+        self.rules = BalanceRules.from_json(json.loads(saved)) if saved else BalanceRules()
+        self.usage: dict[int, float] = {}
+        self.usage_at: float | None = None
+
+    # -- rules -----------------------------------------------------------------
+
+    def set_rules(self, changes: Any) -> BalanceRules:
+        """Change some balancing settings; the rest keep their values. Kept across restarts."""
+        with self.lock:
+            self.rules = BalanceRules.from_json(changes, base=self.rules)
+            self.store.set_setting(RULES_KEY, json.dumps(self.rules.to_json()))
+            return self.rules
+
+    # -- slaves ----------------------------------------------------------------
+
+    def register_slave(
+        self, name: str, address: str, facts: dict[str, Any], tags: Iterable[str], now: float
+    ) -> SlaveInfo:
+        slave = SlaveInfo(
+            id=secrets.token_hex(8), name=name, address=address, facts=facts,
+            tags=tuple(tags), registered_at=now, last_seen=now,
+        )
+        with self.lock:
+            self.store.add_slave(slave)
+        return slave
+
+    def slaves(self, now: float) -> list[SlaveInfo]:
+        """Every slave, with its state: lost past the silence timeout, else rendering or idle."""
+        with self.lock:
+            rendering = {f.slave_id for f in self.store.dispatched_frames()}
+            slaves = self.store.slaves()
+        for slave in slaves:
+            if now - slave.last_seen > self.rules.lost_timeout:
+                slave.state = "lost"
+            else:
+                slave.state = "rendering" if slave.id in rendering else "idle"
+        return slaves
+
+    def set_farm_blacklist(self, slave_id: str, blacklisted: bool, now: float) -> SlaveInfo:
+        with self.lock:
+            self.store.set_blacklisted(slave_id, blacklisted)
+            return next(s for s in self.slaves(now) if s.id == slave_id)
+
+    def set_job_blacklist(self, job_id: int, slave_id: str, blacklisted: bool, now: float) -> list[dict[str, Any]]:
+        """Add a slave to a job's blacklist by hand, or take it off (also an automatic entry)."""
+        with self.lock:
+            self.store.job(job_id)
+            if blacklisted:
+                self.store.slave(slave_id)
+                self.store.blacklist_for_job(job_id, slave_id, "manual", now)
+            elif self.store.unblacklist_for_job(job_id, slave_id):
+                # A fresh start: its old failures would blacklist it again at the next one.
+                self.store.clear_slave_failures(job_id, slave_id)
+            else:
+                raise NotFound(f"slave {slave_id!r} is not on job {job_id}'s blacklist")
+            return self.store.job_blacklist(job_id)
+
+    # -- work ------------------------------------------------------------------
+
+    def request_work(self, slave_id: str, now: float) -> Assignment | None:
+        """Hand ``slave_id`` its next chunk, or ``None`` when nothing suits it now."""
+        with self.lock, self.store.transaction():
+            self.store.touch_slave(slave_id, now)
+            slave = self.store.slave(slave_id)
+            if slave.blacklisted:
+                return None
+            self._decay_usage(now)
+            view = balancing.SlaveView(slave.id, frozenset(slave.tags))
+            candidates = self.store.candidates(self.usage)
+            live = self.store.live_slaves(now - self.rules.lost_timeout)
+            passed: set[int] = set()
+            while True:
+                job_id = balancing.choose_job(candidates, view, now, self.rules, slaves=live, exclude=passed)
+                if job_id is None:
+                    return None
+                job = self.store.job(job_id)
+                failed = self.store.failed_by(job_id, slave_id) if self.rules.retry else set()
+                layout = self.store.frame_layout(job_id, failed, limit=job.spec.chunks)
+                chunk = balancing.take_chunk(layout, job.spec.chunks, avoid=failed)
+                if chunk:
+                    break
+                passed.add(job_id)  # every queued frame of it failed here before: let another slave try
+            frames = [self.store.frame(job_id, n) for n in chunk]
+            for frame in frames:
+                frame.slave_id, frame.dispatched_at = slave_id, now
+            self._move(frames, FrameEvent.DISPATCH)
+            self.store.update_job(job_id, last_dispatched=now, started_at=job.started_at or now)
+            return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files)
+
+    def heartbeat(self, slave_id: str, job_id: int | None, frames: Iterable[int], now: float) -> bool:
+        """Note the slave is alive; return whether it should stop rendering ``frames``.
+
+        It should stop when the job was cancelled or removed, or when none of the
+        frames is still dispatched to it (they were requeued while it was silent).
+        """
+        with self.lock:
+            self.store.touch_slave(slave_id, now)
+            if job_id is None:
+                return False
+            try:
+                job = self.store.job(job_id)
+            except NotFound:
+                return True
+            if job.control is JobControl.CANCELLED:
+                return True
+            return not self.store.dispatched_to(slave_id, job_id, frames)
+
+    def release(self, slave_id: str, job_id: int, frames: Iterable[int], now: float) -> list[int]:
+        """Put back in the queue the frames a stopping slave will not finish; return them."""
+        with self.lock, self.store.transaction():
+            self.store.touch_slave(slave_id, now)
+            self.store.job(job_id)
+            mine = self.store.dispatched_to(slave_id, job_id, frames)
+            self._move(mine, FrameEvent.REQUEUE)
+            return [f.number for f in mine]
+
+    def fail_frame(self, job_id: int, number: int, slave_id: str, message: str, now: float) -> Frame:
+        """A slave could not render a frame: retry it elsewhere or fail it; maybe blacklist the slave."""
+        with self.lock, self.store.transaction():
+            self.store.touch_slave(slave_id, now)
+            frame = self.store.frame(job_id, number)
+            if frame.status is not FrameStatus.DISPATCHED or frame.slave_id != slave_id:
+                return frame  # a stale report: the frame moved on without this slave
+            self.store.add_failure(frame, slave_id, now, message)
+            self.store.count_slave_frame(slave_id, done=False)
+            if balancing.should_blacklist(self.store.count_failures(job_id, slave_id), self.rules):
+                self.store.blacklist_for_job(job_id, slave_id, "auto", now)
+            frame.failures += 1
+            frame.message = message
+            verdict = balancing.after_failure(frame.failures, self.rules, self._untried_slaves(frame, now))
+            if verdict == "retry":
+                self._move([frame], FrameEvent.REQUEUE)
+            else:
+                frame.finished_at = now
+                self._move([frame], FrameEvent.FAIL)
+            self._note_finish(job_id, now)
+            return frame
+
+    def run_once(self, now: float) -> list[Frame]:
+        """Periodic duties: age the usage average; requeue the frames of lost slaves (returned)."""
+        with self.lock, self.store.transaction():
+            self._decay_usage(now)
+            out = self.store.dispatched_frames()
+            seen = self.store.last_seen()
+            lost = balancing.lost_slaves(
+                {f.slave_id: seen.get(f.slave_id, 0.0) for f in out if f.slave_id}, now, self.rules.lost_timeout
+            )
+            orphans = [f for f in out if f.slave_id in lost]
+            self._move(orphans, FrameEvent.REQUEUE)
+            return orphans
+
+    # -- helpers (call with the lock held) -------------------------------------
+
+    def _decay_usage(self, now: float) -> None:
+        dt = 0.0 if self.usage_at is None else now - self.usage_at
+        live = self.store.live_slaves(now - self.rules.lost_timeout)
+        self.usage = balancing.decay_usage(self.usage, self.store.busy_by_job(), live, dt, self.rules.half_life)
+        self.usage_at = now
+
+    def _untried_slaves(self, frame: Frame, now: float) -> int:
+        """Live slaves that may take the frame's job and have not failed this frame yet."""
+        job = self.store.job(frame.job_id)
+        barred = {e["slave_id"] for e in self.store.job_blacklist(frame.job_id)}
+        barred |= self.store.failures_of(frame.job_id, frame.number)
+        needed = set(job.spec.tags)
+        return sum(
+            1 for s in self.store.slaves()
+            if now - s.last_seen <= self.rules.lost_timeout and not s.blacklisted
+            and s.id not in barred and needed <= set(s.tags)
+        )
+
+    def _move(self, frames: list[Frame], event: FrameEvent) -> None:
+        for frame in frames:
+            frame.status = next_frame_status(frame.status, event)
+            if event in (FrameEvent.REQUEUE, FrameEvent.RESET):
+                frame.slave_id, frame.dispatched_at = None, None
+        self.store.save_frames(frames)
+
+    def _note_finish(self, job_id: int, now: float) -> None:
+        job = self.store.job(job_id)
+        if job.status in (JobStatus.FINISHED, JobStatus.FAILED) and job.finished_at is None:
+            self.store.update_job(job_id, finished_at=now)

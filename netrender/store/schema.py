@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The master's SQLite schema, and the steps that bring an older database up to date.
+
+``PRAGMA user_version`` records how many steps a database has taken, so a
+master started on a folder written by an older netrender resumes it instead of
+failing on a missing column.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+#: Each step runs once, in order; never edit one that shipped, add another.
+MIGRATIONS: list[str] = [
+    # 1: jobs, their files and frames, slaves
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL, category TEXT NOT NULL, tags TEXT NOT NULL,
+        priority INTEGER NOT NULL, chunks INTEGER NOT NULL, engine TEXT NOT NULL,
+        blend TEXT NOT NULL, control TEXT NOT NULL,
+        submitted_at REAL NOT NULL, started_at REAL, finished_at REAL, last_dispatched REAL
+    );
+    CREATE TABLE job_files (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        PRIMARY KEY (job_id, path)
+    );
+    CREATE TABLE frames (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL,
+        slave_id TEXT, render_time REAL, message TEXT NOT NULL DEFAULT '',
+        dispatched_at REAL, finished_at REAL,
+        PRIMARY KEY (job_id, number)
+    );
+    CREATE INDEX frames_by_status ON frames (status, job_id);
+    CREATE TABLE slaves (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL,
+        facts TEXT NOT NULL, tags TEXT NOT NULL,
+        registered_at REAL NOT NULL, last_seen REAL NOT NULL,
+        frames_done INTEGER NOT NULL DEFAULT 0, frames_failed INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+    # 2: balancing: failures per frame and slave, blacklists, settings
+    """
+    ALTER TABLE frames ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE frame_failures (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL, slave_id TEXT NOT NULL, at REAL NOT NULL, message TEXT NOT NULL
+    );
+    CREATE INDEX frame_failures_by_job ON frame_failures (job_id, slave_id);
+    CREATE TABLE job_blacklist (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        slave_id TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL,
+        PRIMARY KEY (job_id, slave_id)
+    );
+    ALTER TABLE slaves ADD COLUMN blacklisted INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX frames_by_job_status ON frames (job_id, status, seq);
+    CREATE UNIQUE INDEX frames_by_job_seq ON frames (job_id, seq);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply the steps this database has not taken yet, each in its own transaction."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version == 0 and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone():
+        version = 1  # written before versions were recorded: it holds step 1
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.executescript(f"BEGIN IMMEDIATE; {step}; PRAGMA user_version = {number}; COMMIT;")
