@@ -33,10 +33,10 @@ The rules, each a function below (in the order :func:`choose_job` applies them):
     # lost slaves  lost_slaves      a slave silent for lost_timeout seconds is lost;
     #                               its frames go back to the queue
 
-Tags, chunks, lost slaves and blacklists already made always apply (a job's
-tags are hardware it needs; chunks belong to the job); every other rule has a
-switch in :class:`BalanceRules`, and the thresholds are settings there too.
-With every switch off the balancer is the old one: oldest submission first.
+Every rule has a switch in :class:`BalanceRules` (blacklists already made
+always apply), and the thresholds are settings there too. With every switch
+off the balancer hands out one frame at a time, oldest submission first, to
+any slave.
 
 "No work" is ``None``, not an error.
 """
@@ -78,6 +78,9 @@ class BalanceRules:
     auto_blacklist: bool = True
     blacklist_after: int = 3
     lost_timeout: float = 60.0
+    tags: bool = True  # off: any slave takes any job, whatever its tags
+    chunks: bool = True  # off: one frame per dispatch, whatever the job's chunk size
+    lost: bool = True  # off: a silent slave keeps its frames however long it is away
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -323,7 +326,8 @@ def choose_job(
     jobs = candidates if isinstance(candidates, (list, tuple)) else list(candidates)
     pool = [
         c for c in jobs
-        if c.queued > 0 and slave_suits(c, slave) and not is_blacklisted(c, slave) and c.job_id not in exclude
+        if c.queued > 0 and (not rules.tags or slave_suits(c, slave))
+        and not is_blacklisted(c, slave) and c.job_id not in exclude
     ]
     if not pool:
         return None

@@ -63,7 +63,7 @@ class Dispatch:
             rendering = {f.slave_id for f in self.store.dispatched_frames()}
             slaves = self.store.slaves()
         for slave in slaves:
-            if now - slave.last_seen > self.rules.lost_timeout:
+            if self.rules.lost and now - slave.last_seen > self.rules.lost_timeout:
                 slave.state = "lost"
             else:
                 slave.state = "rendering" if slave.id in rendering else "idle"
@@ -108,8 +108,9 @@ class Dispatch:
                     return None
                 job = self.store.job(job_id)
                 failed = self.store.failed_by(job_id, slave_id) if self.rules.retry else set()
-                layout = self.store.frame_layout(job_id, failed, limit=job.spec.chunks)
-                chunk = balancing.take_chunk(layout, job.spec.chunks, avoid=failed)
+                size = job.spec.chunks if self.rules.chunks else 1
+                layout = self.store.frame_layout(job_id, failed, limit=size)
+                chunk = balancing.take_chunk(layout, size, avoid=failed)
                 if chunk:
                     break
                 passed.add(job_id)  # every queued frame of it failed here before: let another slave try
@@ -173,6 +174,8 @@ class Dispatch:
         """Periodic duties: age the usage average; requeue the frames of lost slaves (returned)."""
         with self.lock, self.store.transaction():
             self._decay_usage(now)
+            if not self.rules.lost:
+                return []
             out = self.store.dispatched_frames()
             seen = self.store.last_seen()
             lost = balancing.lost_slaves(
@@ -195,7 +198,7 @@ class Dispatch:
         job = self.store.job(frame.job_id)
         barred = {e["slave_id"] for e in self.store.job_blacklist(frame.job_id)}
         barred |= self.store.failures_of(frame.job_id, frame.number)
-        needed = set(job.spec.tags)
+        needed = set(job.spec.tags) if self.rules.tags else set()
         return sum(
             1 for s in self.store.slaves()
             if now - s.last_seen <= self.rules.lost_timeout and not s.blacklisted

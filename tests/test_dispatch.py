@@ -230,3 +230,18 @@ def test_taking_a_slave_off_a_blacklist_gives_it_a_fresh_start(client: FlaskClie
     assert client.delete(f"/api/jobs/{job}/blacklist/{bad}").json == {"blacklist": []}
     fail(client, job, work(client, bad)["frames"][0], bad)  # type: ignore[index]
     assert client.get(f"/api/jobs/{job}/blacklist").json == {"blacklist": []}  # one failure, not four
+
+
+def test_tags_chunks_and_lost_slaves_can_each_be_switched_off(
+    client: FlaskClient, app: Flask, clock: FakeClock
+) -> None:
+    job = submit(client, [1, 2, 3, 4], chunks=2, tags=["gpu"])["id"]
+    plain = register(client, "plain")
+    assert work(client, plain) is None  # no gpu tag
+    client.patch("/api/balancing", json={"tags": False, "chunks": False, "lost": False})
+    assert work(client, plain)["frames"] == [1]  # type: ignore[index]  # untagged, one frame
+    clock.advance(3600)
+    assert app.extensions["netrender.farm"].run_once(clock()) == []  # silent for an hour, still its frame
+    assert client.get(f"/api/jobs/{job}/frames/1").json["slave_id"] == plain
+    client.patch("/api/balancing", json={"lost": True})
+    assert [f.number for f in app.extensions["netrender.farm"].run_once(clock())] == [1]

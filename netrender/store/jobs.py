@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -12,6 +13,13 @@ from typing import Any
 from ..balancing import Candidate
 from ..errors import NotFound, UnknownJob
 from ..model import FileRef, Frame, FrameCounts, FrameStatus, Job, JobControl, JobSpec
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_set(text: str) -> frozenset[str]:
+    """Tags as stored (JSON); cached, as every work request reads every active job's."""
+    return frozenset(json.loads(text))
+
 
 _FRAME_COLUMNS = "job_id, number, status, slave_id, render_time, message, dispatched_at, finished_at, failures"
 
@@ -113,12 +121,12 @@ class JobRows:
             blacklists.setdefault(job_id, set()).add(slave_id)
         return [
             Candidate(
-                job_id=r["id"], submitted_at=r["submitted_at"], priority=r["priority"], category=r["category"],
-                tags=frozenset(json.loads(r["tags"])), queued=r["queued"], usage=usage.get(r["id"], 0.0),
-                busy=r["busy"], last_dispatched=r["last_dispatched"], started=r["started_at"] is not None,
-                any_done=r["done"] > 0, blacklist=frozenset(blacklists.get(r["id"], ())),
+                job_id=job_id, submitted_at=submitted, priority=priority, category=category,
+                tags=_tag_set(tags), queued=queued, usage=usage.get(job_id, 0.0), busy=busy,
+                last_dispatched=last, started=started is not None, any_done=done > 0,
+                blacklist=frozenset(blacklists.get(job_id, ())),
             )
-            for r in rows
+            for job_id, submitted, priority, category, tags, started, last, queued, done, busy in rows
         ]
 
     def busy_by_job(self) -> dict[int, int]:
