@@ -16,3 +16,21 @@ bl_info = {
     "description": "Distributed rendering for Blender: master, slaves and client",
     "category": "Render",
 }
+
+
+def register() -> None:
+    """Blender calls this when the add-on is enabled; the bpy layer is imported only now."""
+    try:
+        from . import addon
+    except ImportError as exc:  # a 3.x Blender without the dependencies installed
+        raise ImportError(
+            f"netrender needs {exc.name!r}: install its dependencies into Blender's Python "
+            "(see README.rst, 'Installing the add-on')"
+        ) from exc
+    addon.register()
+
+
+def unregister() -> None:
+    from . import addon
+
+    addon.unregister()

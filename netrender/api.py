@@ -164,11 +164,10 @@ def submit_job() -> Any:
 @bp.get("/jobs/<int:job_id>")
 def get_job(job_id: int) -> Any:
     job = farm().job(job_id)
-    return {
-        **job.to_json(),
-        "blacklist": farm().blacklist_of(job_id),
-        "frames": [f.to_json() for f in farm().frames(job_id)],
-    }
+    detail = {**job.to_json(), "blacklist": farm().blacklist_of(job_id)}
+    if request.args.get("frames", "true").lower() not in ("0", "false", "no"):
+        detail["frames"] = [f.to_json() for f in farm().frames(job_id)]
+    return detail
 
 
 @bp.patch("/jobs/<int:job_id>")

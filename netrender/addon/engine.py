@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Network Render engine: rendering a frame runs the master, runs a slave, or fetches the frame.
+
+Like the original add-on, *Master* and *Slave* run as a render that lasts
+until Esc (or Ctrl-C headless), with their status in the render status line.
+In *Client* mode each frame comes from the master: from the current job if it
+holds the frame, otherwise from a job sent for it (the whole animation when
+rendering one). The frame's multilayer EXR is loaded into the render result,
+so Blender writes it in the scene's own output format.
+
+``render()`` runs on Blender's render thread in the UI, never on the main one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..client import Client
+from ..errors import NetrenderError
+from ..master import MasterServer
+from ..slave import Slave
+from . import props
+
+POLL = 0.5
+
+# Jobs this Blender sent while rendering, by (master URL, .blend path), so the
+# frames of one animation render all come from the job its first frame sent.
+_sent_jobs: dict[tuple[str, str], int] = {}
+
+
+class NetRenderEngine(bpy.types.RenderEngine):
+    bl_idname = "NET_RENDER"
+    bl_label = "Network Render"
+    bl_use_postprocess = True
+
+    def render(self, depsgraph: Any) -> None:
+        scene = depsgraph.scene
+        s = props.settings(scene)
+        try:
+            if s.mode == "MASTER":
+                self.run_master(s)
+            elif s.mode == "SLAVE":
+                self.run_slave(s)
+            else:
+                self.fetch_frame(scene, s)
+        except (NetrenderError, OSError) as exc:
+            self.report({"ERROR"}, f"Network Render: {exc}")
+
+    def run_master(self, s: Any) -> None:
+        server = MasterServer(props.master_config(s))
+        server.start()
+        try:
+            while not self.test_break():
+                jobs = server.farm.jobs()
+                running = sum(1 for j in jobs if j.status.value in ("queued", "running"))
+                slaves = server.farm.slaves(time.time())
+                live = sum(1 for sl in slaves if sl.state != "lost")
+                self.update_stats("", f"Master on port {server.port}: {running}/{len(jobs)} jobs active, "
+                                      f"{live} slave(s)")
+                time.sleep(POLL)
+        finally:
+            server.close()
+
+    def run_slave(self, s: Any) -> None:
+        status = ["starting"]
+        slave = Slave(props.slave_config(s), on_status=lambda text: status.append(text))
+        thread = threading.Thread(target=slave.run, name="netrender-slave", daemon=True)
+        thread.start()
+        try:
+            while not self.test_break() and thread.is_alive():
+                self.update_stats("", f"Slave {slave.config.name}: {status[-1]}")
+                time.sleep(POLL)
+        finally:
+            slave.stop()
+            thread.join(timeout=30)
+
+    def fetch_frame(self, scene: Any, s: Any) -> None:
+        frame = scene.frame_current
+        client = Client(props.url(s))
+        job_id = self.job_for(scene, s, client, frame)
+        self.update_stats("", f"Network render: job {job_id}, waiting for frame {frame}")
+        while True:
+            state = client.conn.get(f"/api/jobs/{job_id}/frames/{frame}")
+            if state["status"] == "done":
+                break
+            if state["status"] == "error":
+                self.report({"ERROR"}, f"frame {frame} failed on the farm: {state['message']}")
+                return
+            if self.test_break():
+                return
+            job = client.conn.get(f"/api/jobs/{job_id}", params={"frames": "false"})
+            if job["status"] == "cancelled":
+                self.report({"ERROR"}, f"job {job_id} was cancelled on the master")
+                return
+            counts = job["frame_count"]
+            self.update_progress(counts["done"] / max(counts["total"], 1))
+            self.update_stats("", f"Network render: job {job_id} {counts['done']}/{counts['total']} done, "
+                                  f"frame {frame} {state['status']}")
+            time.sleep(POLL)
+        folder = Path(bpy.path.abspath(s.path)) / "netrender_client" / f"job_{job_id}"
+        exr = folder / f"{frame:06d}.exr"
+        client.conn.download(f"/api/jobs/{job_id}/frames/{frame}/result", exr)
+        render = scene.render
+        width = render.resolution_x * render.resolution_percentage // 100
+        height = render.resolution_y * render.resolution_percentage // 100
+        result = self.begin_result(0, 0, width, height)
+        result.load_from_file(str(exr))
+        self.end_result(result)
+
+    def job_for(self, scene: Any, s: Any, client: Client, frame: int) -> int:
+        """The job to take ``frame`` from: the current one, one this render sent, or a new one."""
+        key = (client.conn.url, bpy.data.filepath)
+        for job_id in (s.job_id, _sent_jobs.get(key, 0)):
+            if job_id > 0 and has_frame(client, job_id, frame):
+                return job_id
+        if not bpy.data.filepath:
+            raise NetrenderError("save the file first: the farm renders the saved .blend")
+        frames = props.animation_frames(scene) if self.is_animation else [frame]
+        self.update_stats("", f"Network render: sending {Path(bpy.data.filepath).name}")
+        job_id = int(client.submit(Path(bpy.data.filepath), props.job_options(scene, frames)).job["id"])
+        _sent_jobs[key] = job_id
+        return job_id
+
+
+def has_frame(client: Client, job_id: int, frame: int) -> bool:
+    try:
+        state = client.conn.get(f"/api/jobs/{job_id}/frames/{frame}")
+    except NetrenderError:
+        return False
+    return state["status"] != "error"
+
+
+def register() -> None:
+    bpy.utils.register_class(NetRenderEngine)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(NetRenderEngine)

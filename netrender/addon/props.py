@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The add-on's settings: ``scene.network_render``, as the netrender manual lists them.
+
+Also the lists the client panels show (slaves, blacklist, jobs), filled from the
+master by the refresh operators, and the small functions that turn these
+settings into the core's plain configurations.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from ..client import JobOptions
+from ..connection import master_url
+from ..master import MasterConfig
+from ..slave import SlaveConfig
+
+ENGINES = [
+    ("CYCLES", "Cycles", "Render the job with Cycles"),
+    ("BLENDER_EEVEE", "Eevee", "Render the job with Eevee"),
+    ("BLENDER_WORKBENCH", "Workbench", "Render the job with Workbench"),
+]
+
+
+class NetRenderSlaveItem(bpy.types.PropertyGroup):
+    slave_id: StringProperty()  # type: ignore[valid-type]
+    address: StringProperty()  # type: ignore[valid-type]
+    state: StringProperty()  # type: ignore[valid-type]
+    stats: StringProperty()  # type: ignore[valid-type]
+
+
+class NetRenderJobItem(bpy.types.PropertyGroup):
+    job_id: IntProperty()  # type: ignore[valid-type]
+    status: StringProperty()  # type: ignore[valid-type]
+    done: IntProperty()  # type: ignore[valid-type]
+    total: IntProperty()  # type: ignore[valid-type]
+
+
+class NetRenderSettings(bpy.types.PropertyGroup):
+    mode: EnumProperty(  # type: ignore[valid-type]
+        name="Mode", default="CLIENT",
+        items=[("CLIENT", "Client", "Send jobs to a master and get their frames back"),
+               ("MASTER", "Master", "Run the master: keep the queue, hand out frames"),
+               ("SLAVE", "Slave", "Render frames the master hands out")],
+    )
+    # Network settings (all modes)
+    path: StringProperty(  # type: ignore[valid-type]
+        name="Path", subtype="DIR_PATH", default=tempfile.gettempdir(),
+        description="Where the master keeps jobs, the slave its files, the client its downloads",
+    )
+    server_address: StringProperty(  # type: ignore[valid-type]
+        name="Server Address", default="[default]",
+        description="Master's address; [default]: listen on all interfaces (master) or find the master",
+    )
+    server_port: IntProperty(name="Port", default=8000, min=1, max=65535)  # type: ignore[valid-type]
+    use_ssl: BoolProperty(name="SSL", description="Use HTTPS")  # type: ignore[valid-type]
+    cert_path: StringProperty(name="Certificate", subtype="FILE_PATH")  # type: ignore[valid-type]
+    key_path: StringProperty(name="Key", subtype="FILE_PATH")  # type: ignore[valid-type]
+    # Master settings
+    use_broadcast: BoolProperty(  # type: ignore[valid-type]
+        name="Broadcast", default=True, description="Announce the master on the local network",
+    )
+    force_upload: BoolProperty(  # type: ignore[valid-type]
+        name="Force Dependency Upload",
+        description="Always upload dependencies; netrender uploads every file the master lacks, by content",
+    )
+    master_clear: BoolProperty(  # type: ignore[valid-type]
+        name="Clear on exit", description="Delete the master's folder when it stops (no resuming)",
+    )
+    # Slave settings
+    slave_tags: StringProperty(name="Tags", description="Semicolon-separated tags of this slave")  # type: ignore[valid-type]
+    slave_clear: BoolProperty(  # type: ignore[valid-type]
+        name="Clear on exit", default=True, description="Delete the slave's folder when it stops",
+    )
+    slave_thumb: BoolProperty(name="Generate thumbnails", description="Make thumbnails on the slave")  # type: ignore[valid-type]
+    slave_outputlog: BoolProperty(  # type: ignore[valid-type]
+        name="Output render log on console", description="Also print Blender's render output",
+    )
+    slave_threads: IntProperty(  # type: ignore[valid-type]
+        name="Threads", default=0, min=0, max=1024, description="Render threads; 0: every core",
+    )
+    # Job settings (client)
+    job_name: StringProperty(name="Name", default="[default]")  # type: ignore[valid-type]
+    job_category: StringProperty(name="Category")  # type: ignore[valid-type]
+    job_tags: StringProperty(name="Tags", description="Semicolon-separated tags a slave must have")  # type: ignore[valid-type]
+    job_render_engine: EnumProperty(name="Engine", items=ENGINES, default="CYCLES")  # type: ignore[valid-type]
+    priority: IntProperty(name="Priority", default=1, min=1, max=10)  # type: ignore[valid-type]
+    chunks: IntProperty(name="Chunks", default=5, min=1, max=1000)  # type: ignore[valid-type]
+    save_before_job: BoolProperty(name="Save Before Job", default=True)  # type: ignore[valid-type]
+    job_id: IntProperty(name="Job", default=0, description="The current job on the master")  # type: ignore[valid-type]
+    # Lists shown by the client panels
+    slaves: CollectionProperty(type=NetRenderSlaveItem)  # type: ignore[valid-type]
+    active_slave_index: IntProperty()  # type: ignore[valid-type]
+    slaves_blacklist: CollectionProperty(type=NetRenderSlaveItem)  # type: ignore[valid-type]
+    active_blacklisted_slave_index: IntProperty()  # type: ignore[valid-type]
+    jobs: CollectionProperty(type=NetRenderJobItem)  # type: ignore[valid-type]
+    active_job_index: IntProperty()  # type: ignore[valid-type]
+    # What the last network action said, shown in the panel
+    status: StringProperty(name="Status")  # type: ignore[valid-type]
+
+
+def settings(scene: Any) -> NetRenderSettings:
+    return scene.network_render
+
+
+def url(s: NetRenderSettings) -> str:
+    """The master's URL from the address and port (``[default]``: this machine, until discovery)."""
+    host = "localhost" if s.server_address in ("", "[default]") else s.server_address
+    scheme = "https" if s.use_ssl else "http"
+    return master_url(f"{scheme}://{host}:{s.server_port}")
+
+
+def master_config(s: NetRenderSettings) -> MasterConfig:
+    return MasterConfig(path=Path(bpy.path.abspath(s.path)), address=s.server_address,
+                        port=s.server_port, clear_on_exit=s.master_clear)
+
+
+def slave_config(s: NetRenderSettings) -> SlaveConfig:
+    return SlaveConfig(
+        master=url(s), path=Path(bpy.path.abspath(s.path)), threads=s.slave_threads,
+        tags=split_tags(s.slave_tags), blender=bpy.app.binary_path or "blender",
+        console_log=s.slave_outputlog, clear_on_exit=s.slave_clear,
+    )
+
+
+def job_options(scene: Any, frames: list[int]) -> JobOptions:
+    """The job the scene's settings describe, as plain data for the core client."""
+    s = settings(scene)
+    name = "" if s.job_name in ("", "[default]") else s.job_name
+    return JobOptions(frames=frames, name=name, category=s.job_category, tags=split_tags(s.job_tags),
+                      priority=s.priority, chunks=s.chunks, engine=s.job_render_engine)
+
+
+def animation_frames(scene: Any) -> list[int]:
+    return list(range(scene.frame_start, scene.frame_end + 1, max(scene.frame_step, 1)))
+
+
+def split_tags(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(";") if t.strip())
+
+
+CLASSES = (NetRenderSlaveItem, NetRenderJobItem, NetRenderSettings)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.network_render = PointerProperty(type=NetRenderSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.network_render
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
