@@ -13,6 +13,8 @@ sudo=""
 packages=()
 command -v blender >/dev/null || packages+=(blender)
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
+# The tests compare images the way an artist's tools would: OpenImageIO's idiff.
+[ -n "$extras" ] && ! command -v idiff >/dev/null && packages+=(openimageio-tools)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing with apt: ${packages[*]}"
     $sudo apt-get update -qq
