@@ -29,6 +29,16 @@ def test_the_engine_and_every_setting_of_each_mode(tmp_path: Path) -> None:
     assert all(found["operators"].values()), found["operators"]
 
 
+def test_an_unreachable_master_is_reported_clearly(tmp_path: Path) -> None:
+    from netrender.connection import CONNECT_TIMEOUT
+    from netrender.demo import free_port
+
+    found = run_script(tmp_path, "unreachable.py", free_port())
+    assert found["status"].startswith("Refreshing jobs failed: cannot reach the master at http://127.0.0.1:")
+    assert "connection refused" in found["status"]
+    assert found["seconds"] < CONNECT_TIMEOUT
+
+
 def test_the_client_buttons_against_a_live_master(
     tmp_path: Path, live_master: MasterServer, spawn_slaves, sample_scene: Path
 ) -> None:

@@ -84,3 +84,15 @@ def test_a_client_scene_rendered_with_dash_a_writes_what_local_cycles_writes(
     jobs = Client(live_master.url).jobs()
     assert len(jobs) == 1 and jobs[0]["frame_count"]["total"] == frames  # one job for the whole animation
 
+    # One frame rendered in a new Blender: no current job holds it there, so it sends a one-frame job.
+    (tmp_path / "farm_out" / "0002.png").unlink()
+    proc = subprocess.run([blender(), "-b", str(farm_blend), "--addons", "netrender", "-f", "2"],
+                          env=blender_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    jobs = Client(live_master.url).jobs()
+    assert [j["frame_count"]["total"] for j in jobs] == [frames, 1]
+    compare = subprocess.run(["idiff", "-fail", "0", "-failpercent", "0", "-warn", "0",
+                              str(tmp_path / "farm_out" / "0002.png"), str(tmp_path / "local_out" / "0002.png")],
+                             capture_output=True, text=True)
+    assert compare.returncode == 0, compare.stdout
+

@@ -13,6 +13,7 @@ so Blender writes it in the scene's own output format.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -120,11 +121,22 @@ class NetRenderEngine(bpy.types.RenderEngine):
                 return job_id
         if not bpy.data.filepath:
             raise NetrenderError("save the file first: the farm renders the saved .blend")
-        frames = props.animation_frames(scene) if self.is_animation else [frame]
+        frames = props.animation_frames(scene) if self.rendering_animation() else [frame]
         self.update_stats("", f"Network render: sending {Path(bpy.data.filepath).name}")
         job_id = int(client.submit(Path(bpy.data.filepath), props.job_options(scene, frames)).job["id"])
         _sent_jobs[key] = job_id
         return job_id
+
+
+    def rendering_animation(self) -> bool:
+        """Whether the whole animation is being rendered, so a job should cover it.
+
+        Headless, Blender renders ``-f N`` through its animation path too, so
+        there the command line decides: only ``-a`` renders the animation.
+        """
+        if bpy.app.background:
+            return any(arg in ("-a", "--render-anim") for arg in sys.argv)
+        return bool(self.is_animation)
 
 
 def has_frame(client: Client, job_id: int, frame: int) -> bool:
