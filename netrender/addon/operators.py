@@ -235,6 +235,14 @@ class NETRENDER_OT_whitelist_slave(_NetClientOperator):
         return {"FINISHED"}
 
 
+def _selected_job(op: bpy.types.Operator, context: Any) -> int | None:
+    s = props.settings(context.scene)
+    if not 0 <= s.active_job_index < len(s.jobs):
+        op.report({"WARNING"}, "Select a job first")
+        return None
+    return int(s.jobs[s.active_job_index].job_id)
+
+
 def _remove_jobs(context: Any, job_ids: list[int]) -> None:
     scene = context.scene
 
@@ -260,11 +268,10 @@ class NETRENDER_OT_remove_job(_NetClientOperator):
     bl_label = "Remove job"
 
     def execute(self, context: Any) -> set[str]:
-        s = props.settings(context.scene)
-        if not 0 <= s.active_job_index < len(s.jobs):
-            self.report({"WARNING"}, "Select a job first")
+        job_id = _selected_job(self, context)
+        if job_id is None:
             return {"CANCELLED"}
-        _remove_jobs(context, [s.jobs[s.active_job_index].job_id])
+        _remove_jobs(context, [job_id])
         return {"FINISHED"}
 
 
@@ -286,11 +293,9 @@ class NETRENDER_OT_get_results(_NetClientOperator):
     bl_label = "Get results"
 
     def execute(self, context: Any) -> set[str]:
-        s = props.settings(context.scene)
-        if not 0 <= s.active_job_index < len(s.jobs):
-            self.report({"WARNING"}, "Select a job first")
+        job_id = _selected_job(self, context)
+        if job_id is None:
             return {"CANCELLED"}
-        job_id = s.jobs[s.active_job_index].job_id
         folder = Path(bpy.path.abspath(context.scene.render.filepath))
         folder = folder if context.scene.render.filepath.endswith(("/", "\\")) else folder.parent
         start(context, "Downloading results", lambda client: client.download(job_id, folder),
