@@ -86,6 +86,16 @@ def unblacklist_slave(slave_id: str) -> Any:
     return farm().set_farm_blacklist(slave_id, False, now()).to_json()
 
 
+@bp.put("/slaves/<slave_id>/disable")
+def disable_slave(slave_id: str) -> Any:
+    return farm().set_disabled(slave_id, True, now()).to_json()
+
+
+@bp.delete("/slaves/<slave_id>/disable")
+def enable_slave(slave_id: str) -> Any:
+    return farm().set_disabled(slave_id, False, now()).to_json()
+
+
 @bp.get("/balancing")
 def get_rules() -> Any:
     return farm().rules.to_json()
@@ -164,7 +174,7 @@ def submit_job() -> Any:
 @bp.get("/jobs/<int:job_id>")
 def get_job(job_id: int) -> Any:
     job = farm().job(job_id)
-    detail = {**job.to_json(), "blacklist": farm().blacklist_of(job_id)}
+    detail = {**job.to_json(), "blacklist": farm().blacklist_of(job_id), "history": farm().history(job_id)}
     if request.args.get("frames", "true").lower() not in ("0", "false", "no"):
         detail["frames"] = [f.to_json() for f in farm().frames(job_id)]
     return detail
@@ -178,7 +188,7 @@ def edit_job(job_id: int) -> Any:
             raise InvalidRequest(f"'{name}' must be an integer; leave it out to keep it as it is")
     priority = v.int_in(data, "priority", 1, 100, None)
     chunks = v.int_in(data, "chunks", 1, 1000, None)
-    return farm().edit(job_id, priority=priority, chunks=chunks).to_json()
+    return farm().edit(job_id, now(), priority=priority, chunks=chunks).to_json()
 
 
 @bp.get("/jobs/<int:job_id>/blacklist")
@@ -208,9 +218,9 @@ def control_job(job_id: int, action: str) -> Any:
     """cancel, pause, resume; reset (failed frames) and requeue (every frame) queue frames again."""
     controls = {"cancel": JobControl.CANCELLED, "pause": JobControl.PAUSED, "resume": JobControl.ACTIVE}
     if action in controls:
-        return farm().set_control(job_id, controls[action]).to_json()
+        return farm().set_control(job_id, controls[action], now()).to_json()
     if action in ("reset", "requeue"):
-        return farm().reset(job_id, every_frame=action == "requeue").to_json()
+        return farm().reset(job_id, now(), every_frame=action == "requeue").to_json()
     raise InvalidRequest(f"unknown job action {action!r}; use one of {', '.join([*controls, 'reset', 'requeue'])}")
 
 
@@ -221,7 +231,7 @@ def get_frame(job_id: int, number: int) -> Any:
 
 @bp.post("/jobs/<int:job_id>/frames/<int:number>/reset")
 def reset_frame(job_id: int, number: int) -> Any:
-    farm().reset(job_id, [number])
+    farm().reset(job_id, now(), [number])
     return farm().frame(job_id, number).to_json()
 
 
@@ -271,6 +281,24 @@ def get_log(job_id: int, number: int) -> Any:
     if not path.is_file():
         return Response("", mimetype="text/plain")
     return send_file(path, mimetype="text/plain")
+
+
+@bp.get("/jobs/<int:job_id>/frames/<int:number>/thumbnail")
+def get_thumbnail(job_id: int, number: int) -> Any:
+    return send_file(farm().thumbnail(job_id, number), mimetype="image/png")
+
+
+@bp.put("/jobs/<int:job_id>/frames/<int:number>/thumbnail")
+def put_thumbnail(job_id: int, number: int) -> Any:
+    farm().store_thumbnail(job_id, number, v.text(request.args, "slave"), stream(), now())
+    return {"stored": True}
+
+
+@bp.get("/jobs/<int:job_id>/results.zip")
+def results_zip(job_id: int) -> Any:
+    farm().job(job_id)  # an unknown job is a 404 before the download starts
+    return Response(farm().results_zip(job_id), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="job_{job_id}_frames.zip"'})
 
 
 @bp.get("/openapi.yaml")

@@ -22,6 +22,9 @@ SAVED_RE = re.compile(r"^Saved: '(?P<path>.+)'")
 #: Blender's lines when a file cannot be opened.
 LOAD_ERROR_RE = re.compile(r"^(Error: (Cannot read file|Failed to read blend file|File format is not supported).*)")
 OUTPUT_PATTERN = "######"
+#: Run inside the slave's Blender by ``render_argv(..., thumbnails=True)``; absolute,
+#: since Blender resolves ``--python`` against its own working directory.
+THUMBNAIL_SCRIPT = Path(__file__).resolve().parent / "in_blender" / "thumbnails.py"
 
 
 def render_argv(
@@ -31,6 +34,8 @@ def render_argv(
     engine: str,
     threads: int,
     frames: Sequence[int],
+    *,
+    thumbnails: bool = False,
 ) -> list[str]:
     """The command line that renders ``frames`` of ``blend`` to multilayer EXR.
 
@@ -38,7 +43,12 @@ def render_argv(
     its scene, then ``-f`` renders. ``--disable-autoexec`` keeps scripts inside
     an untrusted file from running; ``-x 1`` adds the ``.exr`` extension, so a
     frame lands as ``<output_dir>/000001.exr``.
+
+    With ``thumbnails`` our own script (``--disable-autoexec`` does not block a
+    ``--python`` one) runs just before ``-f``, after the file has loaded, and
+    writes :func:`thumbnail_file` beside each frame.
     """
+    script = ["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else []
     return [
         blender,
         "-b",
@@ -50,6 +60,7 @@ def render_argv(
         "-o", os.path.join(str(output_dir), OUTPUT_PATTERN),
         "-F", "OPEN_EXR_MULTILAYER",
         "-x", "1",
+        *script,
         "-f", ",".join(str(f) for f in frames),
     ]
 
@@ -57,6 +68,11 @@ def render_argv(
 def frame_file(output_dir: Path, frame: int) -> Path:
     """Where Blender writes ``frame`` given ``render_argv``'s ``-o``."""
     return output_dir / f"{frame:06d}.exr"
+
+
+def thumbnail_file(output_dir: Path, frame: int) -> Path:
+    """Where the thumbnails script writes ``frame``'s PNG, next to :func:`frame_file`."""
+    return output_dir / f"{frame:06d}.thumb.png"
 
 
 def saved_path(line: str) -> str | None:

@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name shown on the master (default: host name)")
     p.add_argument("--blender", default="blender", help="Blender executable")
     p.add_argument("--console-log", action="store_true", help="also print Blender's output")
+    p.add_argument("--thumbnails", action="store_true", help="make a PNG preview of each frame for the monitor")
 
     p = sub.add_parser("submit", help="send a .blend file and its dependencies as a job")
     _master_option(p)
@@ -152,7 +153,8 @@ def run_slave(args: argparse.Namespace) -> int:
     from .slave import Slave, SlaveConfig
 
     config = SlaveConfig(master=args.master, threads=args.threads, blender=args.blender,
-                         tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log)
+                         tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
+                         thumbnails=args.thumbnails)
     if args.path:
         config.path = args.path
     if args.name:

@@ -60,14 +60,29 @@ class Dispatch:
     def slaves(self, now: float) -> list[SlaveInfo]:
         """Every slave, with its state: lost past the silence timeout, else rendering or idle."""
         with self.lock:
-            rendering = {f.slave_id for f in self.store.dispatched_frames()}
+            out = self.store.dispatched_frames()
             slaves = self.store.slaves()
+        for frame in sorted(out, key=lambda f: (f.job_id, f.number)):
+            holder = next((s for s in slaves if s.id == frame.slave_id), None)
+            if holder is not None:
+                holder.current_job = frame.job_id
+                holder.current_frames.append(frame.number)
         for slave in slaves:
-            if self.rules.lost and now - slave.last_seen > self.rules.lost_timeout:
+            if slave.disabled:
+                slave.state = "disabled"
+            elif self.rules.lost and now - slave.last_seen > self.rules.lost_timeout:
                 slave.state = "lost"
             else:
-                slave.state = "rendering" if slave.id in rendering else "idle"
+                slave.state = "rendering" if slave.current_frames else "idle"
         return slaves
+
+    def set_disabled(self, slave_id: str, disabled: bool, now: float) -> SlaveInfo:
+        """Disable a slave: no more work, and its frames go back to the queue (it stops at its heartbeat)."""
+        with self.lock, self.store.transaction():
+            self.store.set_disabled(slave_id, disabled)
+            if disabled:
+                self._move(self.store.dispatched_frames(slave_id), FrameEvent.REQUEUE)
+        return next(s for s in self.slaves(now) if s.id == slave_id)
 
     def set_farm_blacklist(self, slave_id: str, blacklisted: bool, now: float) -> SlaveInfo:
         with self.lock:
@@ -95,7 +110,7 @@ class Dispatch:
         with self.lock, self.store.transaction():
             self.store.touch_slave(slave_id, now)
             slave = self.store.slave(slave_id)
-            if slave.blacklisted:
+            if slave.blacklisted or slave.disabled:
                 return None
             self._decay_usage(now)
             view = balancing.SlaveView(slave.id, frozenset(slave.tags))
@@ -119,6 +134,8 @@ class Dispatch:
                 frame.slave_id, frame.dispatched_at = slave_id, now
             self._move(frames, FrameEvent.DISPATCH)
             self.store.update_job(job_id, last_dispatched=now, started_at=job.started_at or now)
+            if job.started_at is None:
+                self.store.add_event(job_id, now, "started")
             return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files)
 
     def heartbeat(self, slave_id: str, job_id: int | None, frames: Iterable[int], now: float) -> bool:
@@ -201,7 +218,7 @@ class Dispatch:
         needed = set(job.spec.tags) if self.rules.tags else set()
         return sum(
             1 for s in self.store.slaves()
-            if now - s.last_seen <= self.rules.lost_timeout and not s.blacklisted
+            if now - s.last_seen <= self.rules.lost_timeout and not s.blacklisted and not s.disabled
             and s.id not in barred and needed <= set(s.tags)
         )
 
@@ -216,3 +233,4 @@ class Dispatch:
         job = self.store.job(job_id)
         if job.status in (JobStatus.FINISHED, JobStatus.FAILED) and job.finished_at is None:
             self.store.update_job(job_id, finished_at=now)
+            self.store.add_event(job_id, now, job.status.value)

@@ -17,17 +17,19 @@ On disk, under ``<path>/master_<pid>/``::
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .blobs import BlobStore, write_stream
+from .blobs import BlobStore, read_chunks, write_stream
 from .dispatch import Dispatch
-from .errors import Conflict, InvalidRequest, MissingFiles, NotFound
+from .errors import Conflict, FrameNotReady, InvalidRequest, MissingFiles, NotFound
 from .model import (
     Frame,
     FrameEvent,
@@ -40,6 +42,7 @@ from .store import Store
 
 POINTER = "blender_master.data"
 EXR_MAGIC = b"\x76\x2f\x31\x01"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def open_root(path: Path, pid: int | None = None) -> Path:
@@ -99,6 +102,7 @@ class Farm(Dispatch):
             raise MissingFiles(f"{len(missing)} file(s) must be uploaded first", details={"missing": missing})
         with self.lock:
             job_id = self.store.add_job(spec, now)
+            self.store.add_event(job_id, now, f"submitted: {len(spec.frames)} frame(s)")
         files = self.job_dir(job_id) / "files"
         for ref in spec.files:
             self.blobs.link(ref.sha256, files / ref.path)
@@ -106,31 +110,44 @@ class Farm(Dispatch):
 
     def job(self, job_id: int) -> Job:
         with self.lock:
-            job = self.store.job(job_id)
-            job.usage = self.usage.get(job_id, 0.0)
-            return job
+            return self._live([self.store.job(job_id)], job_id)[0]
 
     def jobs(self) -> list[Job]:
         with self.lock:
-            jobs = self.store.jobs()
-            for job in jobs:
-                job.usage = self.usage.get(job.id, 0.0)
-            return jobs
+            return self._live(self.store.jobs())
+
+    def _live(self, jobs: list[Job], job_id: int | None = None) -> list[Job]:
+        """Add what only the running farm knows: usage, slaves on it, pace."""
+        busy = self.store.busy_by_job()
+        pace = self.store.mean_render_times(job_id)
+        for job in jobs:
+            job.usage, job.busy = self.usage.get(job.id, 0.0), busy.get(job.id, 0)
+            job.mean_render_time = pace.get(job.id)
+        return jobs
+
+    def history(self, job_id: int) -> list[dict[str, Any]]:
+        with self.lock:
+            self.store.job(job_id)
+            return self.store.events(job_id)
 
     def blacklist_of(self, job_id: int) -> list[dict[str, Any]]:
         with self.lock:
             self.store.job(job_id)
             return self.store.job_blacklist(job_id)
 
-    def edit(self, job_id: int, *, priority: int | None = None, chunks: int | None = None) -> Job:
+    def edit(self, job_id: int, now: float, *, priority: int | None = None, chunks: int | None = None) -> Job:
         with self.lock:
-            self.store.job(job_id)
-            changes = {k: v for k, v in (("priority", priority), ("chunks", chunks)) if v is not None}
+            spec = self.store.job(job_id).spec
+            changes = {k: v for k, v in (("priority", priority), ("chunks", chunks))
+                       if v is not None and v != getattr(spec, k)}
             if changes:
                 self.store.update_job(job_id, **changes)
+                self.store.add_event(job_id, now, "changed " + ", ".join(f"{k} to {v}" for k, v in changes.items()))
             return self.job(job_id)
 
-    def reset(self, job_id: int, numbers: Iterable[int] | None = None, *, every_frame: bool = False) -> Job:
+    def reset(
+        self, job_id: int, now: float, numbers: Iterable[int] | None = None, *, every_frame: bool = False
+    ) -> Job:
         """Queue frames again with a clean slate: the failed ones, the given ones, or every frame."""
         with self.lock, self.store.transaction():
             if self.store.job(job_id).control is JobControl.CANCELLED:
@@ -146,9 +163,13 @@ class Farm(Dispatch):
                 targets = [f for f in frames if every_frame or f.status is FrameStatus.ERROR]
             for frame in targets:
                 frame.failures, frame.message, frame.render_time, frame.finished_at = 0, "", None, None
+                self.thumbnail_path(job_id, frame.number).unlink(missing_ok=True)
             self._move(targets, FrameEvent.RESET)
             self.store.clear_failures(job_id, [f.number for f in targets])
             self.store.update_job(job_id, finished_at=None)
+            if targets:
+                what = "every frame" if every_frame else f"{len(targets)} frame(s)"
+                self.store.add_event(job_id, now, f"{'requeued' if every_frame else 'reset'} {what}")
         return self.job(job_id)
 
     def frames(self, job_id: int) -> list[Frame]:
@@ -160,13 +181,16 @@ class Farm(Dispatch):
         with self.lock:
             return self.store.frame(job_id, number)
 
-    def set_control(self, job_id: int, control: JobControl) -> Job:
+    def set_control(self, job_id: int, control: JobControl, now: float) -> Job:
         """Pause, resume or cancel. A cancelled job's slaves stop at their next heartbeat."""
         with self.lock, self.store.transaction():
             job = self.store.job(job_id)
             if job.control is JobControl.CANCELLED and control is not JobControl.CANCELLED:
                 raise Conflict(f"job {job_id} was cancelled; submit it again instead")
             self.store.update_job(job_id, control=control.value)
+            if control is not job.control:
+                event = {JobControl.ACTIVE: "resumed", JobControl.PAUSED: "paused", JobControl.CANCELLED: "cancelled"}
+                self.store.add_event(job_id, now, event[control])
             if control is JobControl.CANCELLED:
                 self._move(
                     [f for f in self.store.frames(job_id) if f.status is FrameStatus.DISPATCHED],
@@ -206,6 +230,7 @@ class Farm(Dispatch):
                 if frame.status is FrameStatus.DONE:
                     return frame
                 os.replace(incoming, final)
+                self.thumbnail_path(job_id, number).unlink(missing_ok=True)  # an older render's preview
                 frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
                 frame.message = ""
                 self._move([frame], FrameEvent.COMPLETE)
@@ -215,6 +240,80 @@ class Farm(Dispatch):
         finally:
             incoming.unlink(missing_ok=True)
 
+    def thumbnail_path(self, job_id: int, number: int) -> Path:
+        return self.job_dir(job_id) / "thumbs" / f"{number:06d}.png"
+
+    def store_thumbnail(self, job_id: int, number: int, slave_id: str, chunks: Iterable[bytes], now: float) -> None:
+        """Keep the thumbnail the slave that rendered a finished frame made; a PNG of at most 4 MiB."""
+        with self.lock:
+            self.store.touch_slave(slave_id, now)
+            frame = self.store.frame(job_id, number)
+            if frame.status is not FrameStatus.DONE or frame.slave_id != slave_id:
+                raise Conflict(f"frame {number} of job {job_id} is not a finished frame of slave {slave_id}")
+        path = self.thumbnail_path(job_id, number)
+        incoming = path.with_name(f".incoming-{uuid.uuid4().hex}.png")
+        write_stream(chunks, incoming, limit=4 << 20)
+        try:
+            with open(incoming, "rb") as fh:
+                if fh.read(8) != PNG_MAGIC:
+                    raise InvalidRequest("a thumbnail must be a PNG file")
+            os.replace(incoming, path)
+        finally:
+            incoming.unlink(missing_ok=True)
+
+    def thumbnail(self, job_id: int, number: int) -> Path:
+        """The frame's thumbnail: the slave's, or one made now from the EXR."""
+        frame = self.frame(job_id, number)
+        if frame.status is not FrameStatus.DONE:
+            raise FrameNotReady(f"frame {number} of job {job_id} is {frame.status.value}: no thumbnail yet",
+                                details={"status": frame.status.value})
+        path = self.thumbnail_path(job_id, number)
+        if path.is_file():
+            return path
+        from .thumbnail import from_exr  # numpy and OpenEXR load only when a thumbnail is made
+
+        return from_exr(self.frame_path(job_id, number), path)
+
+    def results_zip(self, job_id: int) -> Iterator[bytes]:
+        """Every finished frame of the job as one zip, made while it is sent.
+
+        No temporary file and no whole file in memory: zipfile writes to a
+        sink the generator empties after each block, so the download starts
+        at once and costs no disk. EXRs are compressed already, so they are
+        stored, not deflated.
+        """
+        done = [f.number for f in self.frames(job_id) if f.status is FrameStatus.DONE]
+        sink = _Sink()
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+            for number in done:
+                path = self.frame_path(job_id, number)
+                if not path.is_file():
+                    continue
+                with open(path, "rb") as src, archive.open(f"job_{job_id}/{number:06d}.exr", "w") as dst:
+                    for block in read_chunks(src):
+                        dst.write(block)
+                        yield sink.take()
+            yield sink.take()
+        yield sink.take()
+
     def store_log(self, job_id: int, number: int, chunks: Iterable[bytes]) -> None:
         self.frame(job_id, number)
         write_stream(chunks, self.log_path(job_id, number), limit=self.max_upload)
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream that keeps what was written until :meth:`take`."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        out, self.parts = b"".join(self.parts), []
+        return out

@@ -206,6 +206,16 @@ class Job:
     finished_at: float | None = None
     last_dispatched: float | None = None
     usage: float = 0.0  # share of the cluster, averaged over time; set by the farm
+    busy: int = 0  # slaves rendering it now; set by the farm
+    mean_render_time: float | None = None  # of its finished frames; set by the farm
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the pace of its finished frames, spread over the slaves on it now."""
+        left = self.counts.queued + self.counts.dispatched
+        if self.mean_render_time is None or not left or self.status is not JobStatus.RUNNING:
+            return None
+        return left * self.mean_render_time / max(self.busy, 1)
 
     @property
     def status(self) -> JobStatus:
@@ -220,6 +230,9 @@ class Job:
             "status": self.status.value,
             "frame_count": asdict(self.counts),
             "usage": self.usage,
+            "busy": self.busy,
+            "mean_render_time": self.mean_render_time,
+            "eta": self.eta,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -237,8 +250,11 @@ class SlaveInfo:
     last_seen: float
     frames_done: int = 0
     frames_failed: int = 0
-    blacklisted: bool = False  # farm-wide: gets no work at all
-    state: str = "idle"  # idle, rendering or lost; set by the farm, which knows the time
+    blacklisted: bool = False  # farm-wide: gets no new work; finishes what it has
+    disabled: bool = False  # gets no work, and gives back what it had
+    state: str = "idle"  # idle, rendering, lost or disabled; set by the farm, which knows the time
+    current_job: int | None = None  # set by the farm, from the frames dispatched to it
+    current_frames: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -43,6 +43,7 @@ class SlaveConfig:
     heartbeat: float = 0.5
     console_log: bool = False
     clear_on_exit: bool = False
+    thumbnails: bool = False  # Blender writes a PNG preview per frame, sent after the frame
 
 
 def machine_facts() -> dict[str, Any]:
@@ -162,7 +163,8 @@ class Slave:
         output.mkdir(parents=True)
         log_path = job_dir / "logs" / f"{work.frames[0]:06d}.log"
         argv = blender.render_argv(
-            self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames
+            self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames,
+            thumbnails=self.config.thumbnails,
         )
         self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
         result = self.run_blender(
@@ -187,7 +189,7 @@ class Slave:
 
     def _report(self, work: Assignment, result: blender.RunResult, output: Path, log_path: Path,
                 report: ChunkReport) -> None:
-        """Send each frame's log, then its EXR or its error."""
+        """Send each frame's log, then its EXR (and thumbnail) or its error."""
         per_frame = result.seconds / len(work.frames)
         for frame in work.frames:
             self._send_log(work.job_id, frame, log_path)
@@ -198,6 +200,7 @@ class Slave:
                     params={"slave": self.id, "render_time": f"{per_frame:.3f}"},
                 )
                 report.done.append(frame)
+                self._send_thumbnail(work.job_id, frame, output)
             else:
                 self.conn.post(f"/api/jobs/{work.job_id}/frames/{frame}/error", {
                     "slave": self.id, "message": _failure(result, frame),
@@ -228,6 +231,20 @@ class Slave:
 
     def _send_log(self, job_id: int, frame: int, log_path: Path) -> None:
         self.conn.put_file(f"/api/jobs/{job_id}/frames/{frame}/log", log_path)
+
+    def _send_thumbnail(self, job_id: int, frame: int, output: Path) -> None:
+        """Upload the frame's thumbnail when Blender made one.
+
+        The frame is delivered already and the master can make a thumbnail from
+        its EXR, so a refusal or a lost connection here only warrants a warning.
+        """
+        path = blender.thumbnail_file(output, frame)
+        if not path.is_file():
+            return
+        try:
+            self.conn.put_file(f"/api/jobs/{job_id}/frames/{frame}/thumbnail", path, params={"slave": self.id})
+        except (ApiError, MasterUnreachable) as exc:
+            log.warning("thumbnail of job %s frame %s not sent: %s", job_id, frame, exc)
 
 
 def _failure(result: blender.RunResult, frame: int) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from netrender.blender import load_error, render_argv, run, saved_path
+import netrender
+from netrender.blender import frame_file, load_error, render_argv, run, saved_path, thumbnail_file
 
 
 def test_render_argv_exact() -> None:
@@ -25,6 +26,30 @@ def test_render_argv_exact() -> None:
         "-x", "1",
         "-f", "1,2,3",
     ]
+
+
+def test_render_argv_with_thumbnails_runs_our_script_after_the_file_and_before_rendering() -> None:
+    script = Path(netrender.__file__).resolve().parent / "in_blender" / "thumbnails.py"
+    argv = render_argv("blender", "/j/files/scene.blend", "/j/out", "CYCLES", 2, [1, 2, 3], thumbnails=True)
+    assert argv == [
+        "blender",
+        "-b", "/j/files/scene.blend",
+        "--disable-autoexec",
+        "-noaudio",
+        "-E", "CYCLES",
+        "-t", "2",
+        "-o", "/j/out/######",
+        "-F", "OPEN_EXR_MULTILAYER",
+        "-x", "1",
+        "--python", str(script),
+        "-f", "1,2,3",
+    ]
+    assert script.is_absolute() and script.is_file()
+
+
+def test_thumbnail_file_sits_next_to_its_frame() -> None:
+    assert thumbnail_file(Path("/j/out"), 7) == Path("/j/out/000007.thumb.png")
+    assert thumbnail_file(Path("/j/out"), 7).parent == frame_file(Path("/j/out"), 7).parent
 
 
 SAVED = "Saved: '/tmp/out/000003.exr'"

@@ -84,7 +84,9 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     slave_clear: BoolProperty(  # type: ignore[valid-type]
         name="Clear on exit", default=True, description="Delete the slave's folder when it stops",
     )
-    slave_thumb: BoolProperty(name="Generate thumbnails", description="Make thumbnails on the slave")  # type: ignore[valid-type]
+    slave_thumb: BoolProperty(  # type: ignore[valid-type]
+        name="Generate thumbnails", description="Make frame previews on the slave (else the master makes them)",
+    )
     slave_outputlog: BoolProperty(  # type: ignore[valid-type]
         name="Output render log on console", description="Also print Blender's render output",
     )
@@ -131,7 +133,7 @@ def slave_config(s: NetRenderSettings) -> SlaveConfig:
     return SlaveConfig(
         master=url(s), path=Path(bpy.path.abspath(s.path)), threads=s.slave_threads,
         tags=split_tags(s.slave_tags), blender=bpy.app.binary_path or "blender",
-        console_log=s.slave_outputlog, clear_on_exit=s.slave_clear,
+        console_log=s.slave_outputlog, clear_on_exit=s.slave_clear, thumbnails=s.slave_thumb,
     )
 
 

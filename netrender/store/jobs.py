@@ -264,3 +264,21 @@ class JobRows:
     def unblacklist_for_job(self, job_id: int, slave_id: str) -> bool:
         cur = self.db.execute("DELETE FROM job_blacklist WHERE job_id = ? AND slave_id = ?", (job_id, slave_id))
         return cur.rowcount > 0
+
+    # -- history --------------------------------------------------------------
+
+    def add_event(self, job_id: int, at: float, event: str) -> None:
+        self.db.execute("INSERT INTO job_events (job_id, at, event) VALUES (?, ?, ?)", (job_id, at, event))
+
+    def events(self, job_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT at, event FROM job_events WHERE job_id = ? ORDER BY at, rowid", (job_id,))
+        return [{"at": at, "event": event} for at, event in rows]
+
+    def mean_render_times(self, job_id: int | None = None) -> dict[int, float]:
+        """The mean render time of each job's finished frames."""
+        where, args = ("AND job_id = ?", (job_id,)) if job_id is not None else ("", ())
+        rows = self.db.execute(
+            f"SELECT job_id, AVG(render_time) FROM frames WHERE status = ? AND render_time IS NOT NULL {where}"
+            " GROUP BY job_id", (FrameStatus.DONE.value, *args),
+        )
+        return {j: t for j, t in rows}

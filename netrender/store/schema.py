@@ -59,6 +59,15 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX frames_by_job_seq ON frames (job_id, seq);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 3: the web monitor: a job's history, disabled slaves
+    """
+    CREATE TABLE job_events (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        at REAL NOT NULL, event TEXT NOT NULL
+    );
+    CREATE INDEX job_events_by_job ON job_events (job_id, at);
+    ALTER TABLE slaves ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -36,7 +36,7 @@ class SlaveRows:
             id=row["id"], name=row["name"], address=row["address"], facts=json.loads(row["facts"]),
             tags=tuple(json.loads(row["tags"])), registered_at=row["registered_at"],
             last_seen=row["last_seen"], frames_done=row["frames_done"], frames_failed=row["frames_failed"],
-            blacklisted=bool(row["blacklisted"]),
+            blacklisted=bool(row["blacklisted"]), disabled=bool(row["disabled"]),
         )
 
     def touch_slave(self, slave_id: str, now: float) -> None:
@@ -50,6 +50,11 @@ class SlaveRows:
 
     def set_blacklisted(self, slave_id: str, blacklisted: bool) -> None:
         cur = self.db.execute("UPDATE slaves SET blacklisted = ? WHERE id = ?", (int(blacklisted), slave_id))
+        if cur.rowcount == 0:
+            raise UnknownSlave(f"there is no slave {slave_id!r}")
+
+    def set_disabled(self, slave_id: str, disabled: bool) -> None:
+        cur = self.db.execute("UPDATE slaves SET disabled = ? WHERE id = ?", (int(disabled), slave_id))
         if cur.rowcount == 0:
             raise UnknownSlave(f"there is no slave {slave_id!r}")
 
@@ -69,6 +74,6 @@ class SlaveRows:
     def live_slaves(self, seen_since: float) -> int:
         """How many slaves were heard from since ``seen_since`` and may get work."""
         row = self.db.execute(
-            "SELECT COUNT(*) FROM slaves WHERE last_seen >= ? AND blacklisted = 0", (seen_since,)
+            "SELECT COUNT(*) FROM slaves WHERE last_seen >= ? AND blacklisted = 0 AND disabled = 0", (seen_since,)
         ).fetchone()
         return int(row[0])
