@@ -46,7 +46,7 @@ class MasterConfig:
 
 def create_app(config: MasterConfig, farm: Farm | None = None) -> Flask:
     """Build the master's app on ``config.path`` (or on a given farm, for tests)."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # /static/ belongs to the web monitor's blueprint
     farm = farm or Farm(open_root(Path(config.path)), max_upload=config.max_upload)
     app.extensions["netrender.farm"] = farm
     app.config["NETRENDER_CLOCK"] = config.clock

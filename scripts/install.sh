@@ -15,6 +15,8 @@ command -v blender >/dev/null || packages+=(blender)
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 # The tests compare images the way an artist's tools would: OpenImageIO's idiff.
 [ -n "$extras" ] && ! command -v idiff >/dev/null && packages+=(openimageio-tools)
+# The web monitor's tests drive Debian's Chromium (Playwright cannot download a browser here).
+[ -n "$extras" ] && ! command -v chromium >/dev/null && packages+=(chromium)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing with apt: ${packages[*]}"
     $sudo apt-get update -qq

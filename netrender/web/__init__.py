@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The master's browser monitor, built on the same JSON API as the CLI."""
+"""The master's browser monitor, built on the same JSON API as the CLI.
+
+Plain HTML, CSS and JavaScript modules in ``static/``: no build step and
+nothing fetched from elsewhere, so it works on a farm without internet.
+"""
 
 from __future__ import annotations
 

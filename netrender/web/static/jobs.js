@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The jobs page: every job with its progress, and what can be done to it.
+
+import * as api from "./api.js";
+import {
+  badge, chips, confirm, counts, DASH, dialog, fmtDuration, fmtFullTime, fmtPercent, fmtTime, h,
+  icon, iconButton, inlineNumber, menuButton, progressBar, reconcile, setChildren, setText, updateBadge,
+} from "./ui.js";
+
+const ACTIVE = ["queued", "running", "paused"];
+
+// -- actions shared with the job page -----------------------------------------
+
+export function canPause(job) {
+  return job.status === "queued" || job.status === "running";
+}
+
+export function canResume(job) {
+  return job.status === "paused";
+}
+
+// The master refuses to bring back a cancelled job: it is submitted again instead.
+export function isCancelled(job) {
+  return job.status === "cancelled";
+}
+
+export function pauseOrResume(monitor, job) {
+  if (canResume(job)) {
+    return monitor.act(`Resuming job ${job.id}`, () => api.jobs.control(job.id, "resume"), `Job ${job.id} resumed`);
+  }
+  return monitor.act(`Pausing job ${job.id}`, () => api.jobs.control(job.id, "pause"), `Job ${job.id} paused`);
+}
+
+export async function cancelJob(monitor, job) {
+  const ok = await confirm(`Cancel job ${job.id}?`,
+    `“${job.name}” gets no more frames and its slaves stop at their next heartbeat. ` +
+    "This is final: to render it again, submit it again.", "Cancel job", "danger");
+  if (ok) await monitor.act(`Cancelling job ${job.id}`, () => api.jobs.control(job.id, "cancel"), `Job ${job.id} cancelled`);
+}
+
+export function resetErrors(monitor, job) {
+  return monitor.act(`Resetting the failed frames of job ${job.id}`, () => api.jobs.control(job.id, "reset"),
+    `The failed frames of job ${job.id} are queued again`);
+}
+
+export async function requeueJob(monitor, job) {
+  const ok = await confirm(`Requeue every frame of job ${job.id}?`,
+    `All ${counts(job).total} frames of “${job.name}” are rendered again, the finished ones too.`,
+    "Requeue all frames");
+  if (ok) {
+    await monitor.act(`Requeueing job ${job.id}`, () => api.jobs.control(job.id, "requeue"),
+      `Every frame of job ${job.id} is queued again`);
+  }
+}
+
+// Ask whether the job's files go too; resolves to true once the job is gone.
+export async function removeJob(monitor, job, beforeDelete) {
+  const choice = await dialog({
+    title: `Remove job ${job.id}?`,
+    className: "dialog-remove",
+    content: [
+      h("p", {}, `“${job.name}” leaves the farm and its list of frames is forgotten.`),
+      h("p.muted", {}, "Its files on the master — the scene and everything uploaded with it, " +
+        "the rendered frames, their logs and thumbnails — can be kept on disk or deleted with it."),
+    ],
+    buttons: [
+      { label: "Don't remove", value: "", kind: "ghost" },
+      { label: "Remove, keep files", value: "keep", kind: "" },
+      { label: "Remove and delete files", value: "delete", kind: "danger" },
+    ],
+  });
+  if (!choice) return false;
+  if (beforeDelete) beforeDelete();
+  const removed = await monitor.act(`Removing job ${job.id}`,
+    () => api.jobs.remove(job.id, choice === "delete"),
+    choice === "delete" ? `Job ${job.id} and its files were removed` : `Job ${job.id} was removed; its files stay`);
+  return removed !== undefined;
+}
+
+export function editJob(monitor, job, changes) {
+  const what = Object.keys(changes).join(" and ");
+  return monitor.act(`Changing the ${what} of job ${job.id}`, () => api.jobs.edit(job.id, changes),
+    `Job ${job.id}: ${Object.entries(changes).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+}
+
+export function moreMenu(monitor, getJob, { openLink = true, onRemove } = {}) {
+  return menuButton("More actions", () => {
+    const job = getJob();
+    const c = counts(job);
+    return [
+      openLink && { label: "Open job page", icon: "image", action: "open", onclick: () => { location.hash = `#/jobs/${job.id}`; } },
+      openLink && "-",
+      { label: "Cancel job", icon: "stop", action: "cancel", disabled: job.status === "cancelled" || job.status === "finished",
+        onclick: () => cancelJob(monitor, job) },
+      { label: `Reset failed frames${c.error ? ` (${c.error})` : ""}`, icon: "retry", action: "reset",
+        disabled: !c.error || isCancelled(job), onclick: () => resetErrors(monitor, job) },
+      { label: "Requeue all frames", icon: "requeue", action: "requeue", disabled: isCancelled(job),
+        onclick: () => requeueJob(monitor, job) },
+      "-",
+      { label: "Remove job…", icon: "trash", action: "remove", kind: "danger",
+        onclick: () => (onRemove ? onRemove(job) : removeJob(monitor, job)) },
+    ];
+  });
+}
+
+export function pauseButton() {
+  const b = iconButton("pause", "Pause", { kind: "ghost", dataset: { action: "pause" } });
+  b.show = (job) => {
+    const resume = canResume(job);
+    const action = resume ? "resume" : "pause";
+    if (b.dataset.action !== action) {
+      b.dataset.action = action;
+      const label = resume ? "Resume" : "Pause";
+      b.title = label;
+      b.setAttribute("aria-label", `${label} job ${job.id}`);
+      b.replaceChildren(icon(resume ? "play" : "pause"));
+    }
+    b.disabled = !resume && !canPause(job);
+  };
+  return b;
+}
+
+export function timesList() {
+  const rows = {};
+  const list = h("dl.times");
+  for (const [key, label] of [["submitted_at", "Submitted"], ["started_at", "Started"], ["finished_at", "Finished"]]) {
+    rows[key] = h("dd");
+    list.append(h("div", {}, h("dt", {}, label), rows[key]));
+  }
+  list.show = (job) => {
+    for (const [key, dd] of Object.entries(rows)) {
+      setText(dd, fmtTime(job[key]));
+      dd.title = fmtFullTime(job[key]);
+    }
+  };
+  return list;
+}
+
+export function emptyJobs(monitor) {
+  return h("div.empty-state", {},
+    h("div.empty-icon", {}, icon("image")),
+    h("p.empty-title", {}, "No jobs yet: submit one with"), " ",
+    h("code.command", {}, `netrender submit FILE.blend --master ${monitor.origin}`), " ",
+    h("p.muted", {}, "or from Blender: Network Render engine, Client mode, Animation on network."));
+}
+
+// -- the page -----------------------------------------------------------------
+
+const COLUMNS = ["Job", "Category", "Tags", "Priority", "Chunks", "Status", "Frames", "Usage", "ETA", "Times", ""];
+
+export class JobsPage {
+  constructor(monitor) {
+    this.monitor = monitor;
+    this.title = "Jobs";
+    this.rows = new Map();
+  }
+
+  mount() {
+    this.stats = h("div.stats");
+    this.body = h("tbody");
+    this.table = h("div.table-wrap", {},
+      h("table.table.jobs-table", {},
+        h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
+        this.body));
+    this.empty = h("div", { hidden: true });
+    this.loading = h("p.muted.loading", {}, "Loading jobs…");
+    return h("section.page", {},
+      h("div.page-head", {}, h("div", {}, h("h1", {}, "Jobs"),
+        h("p.subtitle", {}, "Everything submitted to this master, newest first."))),
+      this.stats, this.loading, this.empty, h("div.card.table-card", {}, this.table));
+  }
+
+  render() {
+    const { jobs, slaves } = this.monitor;
+    this.loading.hidden = true;
+    this.renderStats(jobs, slaves);
+    const sorted = [...jobs].sort((a, b) => b.id - a.id);
+    this.table.parentElement.hidden = !sorted.length;
+    this.empty.hidden = !!sorted.length;
+    if (!sorted.length && !this.empty.firstChild) setChildren(this.empty, emptyJobs(this.monitor));
+    reconcile(this.body, sorted, (j) => j.id, (j) => this.createRow(j), (tr, j) => tr.show(j), this.rows);
+  }
+
+  renderStats(jobs, slaves) {
+    let rendering = 0;
+    let done = 0;
+    let total = 0;
+    let failed = 0;
+    for (const job of jobs) {
+      const c = counts(job);
+      rendering += c.dispatched;
+      done += c.done;
+      total += c.total;
+      failed += c.error;
+    }
+    const active = jobs.filter((j) => ACTIVE.includes(j.status)).length;
+    const busy = slaves.filter((s) => s.state === "rendering").length;
+    const online = slaves.filter((s) => s.state === "idle" || s.state === "rendering").length;
+    const items = [
+      ["Active jobs", String(active), `${jobs.length} in all`],
+      ["Rendering now", String(rendering), rendering === 1 ? "frame" : "frames"],
+      ["Frames done", `${done}`, `of ${total}${failed ? ` · ${failed} failed` : ""}`],
+      ["Slaves busy", `${busy} / ${online}`, `${slaves.length} known`],
+    ];
+    if (!this.stats.firstChild) {
+      for (const [label] of items) {
+        this.stats.append(h("div.stat", {}, h("span.stat-label", {}, label), h("span.stat-value"), h("span.stat-note")));
+      }
+    }
+    items.forEach(([, value, note], i) => {
+      const node = this.stats.children[i];
+      setText(node.children[1], value);
+      setText(node.children[2], note);
+    });
+  }
+
+  createRow(initial) {
+    const monitor = this.monitor;
+    let job = initial;
+    const cell = (label, ...children) => h("td", { dataset: { label } }, children);
+    const name = h("a.job-link", { href: `#/jobs/${job.id}` });
+    const blend = h("span.sub.ellipsis");
+    const category = h("span");
+    const tags = h("span");
+    const priority = inlineNumber({ label: "priority", min: 1, max: 100,
+      onCommit: (value, undo) => editJob(monitor, job, { priority: value }).then((r) => r || undo()) });
+    const chunks = inlineNumber({ label: "chunks", min: 1, max: 1000,
+      onCommit: (value, undo) => editJob(monitor, job, { chunks: value }).then((r) => r || undo()) });
+    const status = badge("queued");
+    const frames = h("strong");
+    const framesSub = h("span");
+    const bar = progressBar();
+    const percent = h("span.progress-text");
+    const usage = h("span.nowrap");
+    const busy = h("span.sub.nowrap");
+    const eta = h("span.nowrap");
+    const times = timesList();
+    const pause = pauseButton();
+    pause.addEventListener("click", () => pauseOrResume(monitor, job));
+    const more = moreMenu(monitor, () => job);
+    const tr = h("tr", { dataset: { job: String(job.id) } },
+      cell("Job", h("div.name-cell", {}, name, blend)),
+      cell("Category", category),
+      cell("Tags", tags),
+      cell("Priority", priority),
+      cell("Chunks", chunks),
+      cell("Status", status),
+      cell("Frames", h("div.frames-cell", {}, h("div.progress-cell", {}, bar, percent),
+        h("span.sub.nowrap", {}, frames, " ", framesSub))),
+      cell("Usage", h("div.stack", {}, usage, busy)),
+      cell("ETA", eta),
+      cell("Times", times),
+      h("td.actions", {}, h("div.row-actions", {}, pause, more)));
+    let lastTags = null;
+    tr.show = (next) => {
+      job = next;
+      const c = counts(job);
+      setText(name, job.name || `job ${job.id}`);
+      setText(blend, [`#${job.id}`, job.engine, job.blend].filter(Boolean).join(" · "));
+      blend.title = job.blend || "";
+      setText(category, job.category || DASH);
+      category.className = job.category ? "chip chip-category" : "muted";
+      const tagKey = (job.tags || []).join("\u0000");
+      if (tagKey !== lastTags) {
+        lastTags = tagKey;
+        setChildren(tags, chips(job.tags));
+      }
+      priority.show(job.priority);
+      chunks.show(job.chunks);
+      priority.disabled = isCancelled(job);
+      chunks.disabled = isCancelled(job);
+      updateBadge(status, job.status);
+      setText(frames, `${c.done} / ${c.total}`);
+      setText(framesSub, `done · ${c.dispatched} rendering · ${c.error} failed`);
+      framesSub.classList.toggle("has-errors", c.error > 0);
+      bar.update(c);
+      setText(percent, `${c.percent} %`);
+      setText(usage, fmtPercent(job.usage));
+      usage.title = "The job's share of the farm, averaged over time";
+      const b = job.busy;
+      setText(busy, b === undefined ? "" : `${b} ${b === 1 ? "slave" : "slaves"}`);
+      setText(eta, job.eta === undefined || job.eta === null ? DASH : fmtDuration(job.eta));
+      eta.title = job.mean_render_time ? `${fmtDuration(job.mean_render_time)} per frame on average` : "";
+      times.show(job);
+      pause.show(job);
+    };
+    return tr;
+  }
+}
+

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The slaves page: every machine that registered, what it is doing, and the
+// switches that keep it from work.
+
+import * as api from "./api.js";
+import {
+  badge, button, chips, DASH, dialog, fmtAgo, fmtFrames, fmtFullTime, h, icon, reconcile, setChildren, setText,
+  updateBadge,
+} from "./ui.js";
+
+const COLUMNS = ["Slave", "Address", "Machine", "Tags", "State", "Working on", "Last seen", "Done", "Failed", ""];
+
+export function gpuText(gpu) {
+  if (Array.isArray(gpu)) return gpu.length ? gpu.join(", ") : "no GPU found";
+  return gpu ? String(gpu) : "no GPU found";
+}
+
+export function emptySlaves(monitor) {
+  return h("div.empty-state", {},
+    h("div.empty-icon", {}, icon("power")),
+    h("p.empty-title", {}, "No slaves yet: start one with"), " ",
+    h("code.command", {}, `netrender slave --master ${monitor.origin}`), " ",
+    h("p.muted", {}, "on every machine that should render; each one shows up here when it registers."));
+}
+
+// Pick a job and blacklist the slave for it.
+export async function blacklistForJob(monitor, slave) {
+  const jobs = [...monitor.jobs].sort((a, b) => b.id - a.id);
+  if (!jobs.length) {
+    await dialog({ title: "No job to blacklist for", content: [h("p", {}, "This master has no jobs yet.")],
+      buttons: [{ label: "Close", value: "", kind: "primary" }] });
+    return;
+  }
+  const select = h("select.wide", { name: "job", "aria-label": "Job" }, jobs.map((j) =>
+    h("option", { value: String(j.id) }, `#${j.id} ${j.name} (${j.status})`)));
+  const active = jobs.find((j) => j.id === slave.current_job) || jobs.find((j) => j.status === "running");
+  if (active) select.value = String(active.id);
+  const choice = await dialog({
+    title: `Blacklist ${slave.name} for a job`,
+    content: [
+      h("p", {}, `${slave.name} gets no more frames of the chosen job; the frames it renders now still count.`),
+      h("label.field", {}, h("span", {}, "Job"), select),
+    ],
+    buttons: [{ label: "Keep as it is", value: "", kind: "ghost" },
+      { label: "Blacklist", value: "yes", kind: "danger", dataset: { action: "confirm-job-blacklist" } }],
+  });
+  if (choice !== "yes") return;
+  const jobId = Number(select.value);
+  await monitor.act(`Blacklisting ${slave.name} for job ${jobId}`,
+    () => api.jobs.blacklist(jobId, slave.id, true),
+    `${slave.name} no longer renders job ${jobId} (“${monitor.jobName(jobId)}”)`);
+}
+
+export class SlavesPage {
+  constructor(monitor) {
+    this.monitor = monitor;
+    this.title = "Slaves";
+    this.rows = new Map();
+  }
+
+  mount() {
+    this.body = h("tbody");
+    this.empty = h("div", { hidden: true });
+    this.loading = h("p.muted.loading", {}, "Loading slaves…");
+    this.stats = h("div.stats.stats-compact");
+    this.tableCard = h("div.card.table-card", {}, h("div.table-wrap", {},
+      h("table.table.slaves-table", {},
+        h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))), this.body)));
+    return h("section.page", {},
+      h("div.page-head", {}, h("div", {}, h("h1", {}, "Slaves"),
+        h("p.subtitle", {}, "The machines that render for this master."))),
+      this.stats, this.loading, this.empty, this.tableCard);
+  }
+
+  render() {
+    const { slaves } = this.monitor;
+    this.loading.hidden = true;
+    this.tableCard.hidden = !slaves.length;
+    this.empty.hidden = !!slaves.length;
+    if (!slaves.length && !this.empty.firstChild) setChildren(this.empty, emptySlaves(this.monitor));
+    const by = (state) => slaves.filter((s) => s.state === state).length;
+    const items = [["Rendering", by("rendering")], ["Idle", by("idle")], ["Lost", by("lost")],
+      ["Disabled", by("disabled")], ["Blacklisted", slaves.filter((s) => s.blacklisted).length]];
+    if (!this.stats.firstChild) {
+      for (const [label] of items) {
+        this.stats.append(h("div.stat", {}, h("span.stat-label", {}, label), h("span.stat-value")));
+      }
+    }
+    items.forEach(([, value], i) => setText(this.stats.children[i].children[1], value));
+    const sorted = [...slaves].sort((a, b) => (a.name || "").localeCompare(b.name || "") || a.id.localeCompare(b.id));
+    reconcile(this.body, sorted, (s) => s.id, (s) => this.createRow(s), (tr, s) => tr.show(s), this.rows);
+  }
+
+  createRow(initial) {
+    const monitor = this.monitor;
+    let slave = initial;
+    const cell = (label, ...children) => h("td", { dataset: { label } }, children);
+    const name = h("strong.nowrap");
+    const id = h("span.sub.mono");
+    const address = h("span.mono");
+    const os = h("span");
+    const cpu = h("span.sub.nowrap");
+    const gpu = h("span.sub");
+    const tags = h("span");
+    const state = badge("idle");
+    const flags = h("span.flags");
+    const work = h("div.stack");
+    const seen = h("span");
+    const done = h("span.num-cell");
+    const failed = h("span.num-cell");
+    const blacklist = button("Blacklist", { kind: "small ghost", dataset: { action: "blacklist" } }, "ban");
+    blacklist.addEventListener("click", () => {
+      const on = !slave.blacklisted;
+      monitor.act(`${on ? "Blacklisting" : "Un-blacklisting"} ${slave.name}`, () => api.slaves.blacklist(slave.id, on),
+        on ? `${slave.name} gets no new work on this farm` : `${slave.name} may take work again`);
+    });
+    const forJob = button("For a job…", { kind: "small ghost", dataset: { action: "job-blacklist" },
+      title: "Blacklist it for one job" }, "ban");
+    forJob.addEventListener("click", () => blacklistForJob(monitor, slave));
+    const disable = button("Disable", { kind: "small ghost", dataset: { action: "disable" } }, "power");
+    disable.addEventListener("click", () => {
+      const on = !slave.disabled;
+      monitor.act(`${on ? "Disabling" : "Enabling"} ${slave.name}`, () => api.slaves.disable(slave.id, on),
+        on ? `${slave.name} is disabled: it gives back its frames and gets no work`
+          : `${slave.name} is enabled again`);
+    });
+    const tr = h("tr", { dataset: { slave: slave.id } },
+      cell("Slave", h("div.stack", {}, name, id)),
+      cell("Address", address),
+      cell("Machine", h("div.stack.machine", {}, os, cpu, gpu)),
+      cell("Tags", tags),
+      cell("State", h("div.state-cell", {}, state, flags)),
+      cell("Working on", work),
+      cell("Last seen", seen),
+      cell("Done", done),
+      cell("Failed", failed),
+      h("td.actions", {}, h("div.row-actions", {}, blacklist, forJob, disable)));
+    let lastTags = null;
+    let lastWork = null;
+    tr.show = (next) => {
+      slave = next;
+      const facts = slave.facts || {};
+      setText(name, slave.name);
+      setText(id, slave.id);
+      setText(address, slave.address || DASH);
+      setText(os, facts.os || "unknown system");
+      const cores = facts.cores ? `${facts.cores} ${facts.cores === 1 ? "core" : "cores"}` : "";
+      setText(cpu, [facts.cpu, cores].filter(Boolean).join(" · ") || DASH);
+      setText(gpu, gpuText(facts.gpu));
+      const tagKey = (slave.tags || []).join("\u0000");
+      if (tagKey !== lastTags) {
+        lastTags = tagKey;
+        setChildren(tags, chips(slave.tags));
+      }
+      const stateName = slave.state || (slave.disabled ? "disabled" : "idle");
+      updateBadge(state, stateName);
+      const flagKey = `${slave.blacklisted}`;
+      if (flags.dataset.key !== flagKey) {
+        flags.dataset.key = flagKey;
+        setChildren(flags, slave.blacklisted ? badge("blacklisted") : null);
+      }
+      const frames = slave.current_frames || [];
+      const workKey = JSON.stringify([slave.current_job, frames, monitor.jobName(slave.current_job)]);
+      if (workKey !== lastWork) {
+        lastWork = workKey;
+        setChildren(work, slave.current_job === null || slave.current_job === undefined
+          ? h("span.muted", {}, DASH)
+          : [h("a", { href: `#/jobs/${slave.current_job}` }, `#${slave.current_job} ${monitor.jobName(slave.current_job)}`),
+            h("span.sub", {}, frames.length ? `${frames.length === 1 ? "frame" : "frames"} ${fmtFrames(frames)}` : "")]);
+      }
+      setText(seen, fmtAgo(slave.last_seen));
+      seen.title = fmtFullTime(slave.last_seen);
+      setText(done, slave.frames_done ?? 0);
+      setText(failed, slave.frames_failed ?? 0);
+      failed.classList.toggle("has-errors", (slave.frames_failed || 0) > 0);
+      const blLabel = slave.blacklisted ? "Unblacklist" : "Blacklist";
+      blacklist.dataset.action = slave.blacklisted ? "unblacklist" : "blacklist";
+      setText(blacklist.lastChild, blLabel);
+      blacklist.title = slave.blacklisted ? "Let it take work on this farm again" : "Give it no new work on this farm";
+      disable.dataset.action = slave.disabled ? "enable" : "disable";
+      setText(disable.lastChild, slave.disabled ? "Enable" : "Disable");
+      disable.title = slave.disabled ? "Let it take work again" : "It gives back its frames and takes no work";
+      disable.hidden = slave.disabled === undefined;
+    };
+    return tr;
+  }
+}
