@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, send_file
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
-from . import __version__
+from . import __version__, auth
 from . import validation as v
 from .blobs import read_chunks
 from .errors import FrameNotReady, InvalidRequest, NetrenderError, NotFound, TooLarge
@@ -25,6 +27,13 @@ from .model import FrameStatus, JobControl, JobSpec
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class IdConverter(IntegerConverter):
+    """A job id or frame number in a URL: a non-negative integer SQLite can hold (else 404)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, max=v.MAX_INT)
 MAX_JSON = 16 << 20
 API_VERSION = 1
 
@@ -59,6 +68,12 @@ def stream() -> Any:
 @bp.get("/version")
 def version() -> Any:
     return {"version": __version__, "api": API_VERSION}
+
+
+@bp.get("/auth/media")
+def media_link() -> Any:
+    """A short-lived signature for the monitor's images and download links, which cannot send a token header."""
+    return auth.media_link(now())
 
 
 @bp.post("/slaves")
@@ -171,7 +186,7 @@ def submit_job() -> Any:
     return job.to_json(), 201
 
 
-@bp.get("/jobs/<int:job_id>")
+@bp.get("/jobs/<id:job_id>")
 def get_job(job_id: int) -> Any:
     job = farm().job(job_id)
     detail = {**job.to_json(), "blacklist": farm().blacklist_of(job_id), "history": farm().history(job_id)}
@@ -180,7 +195,7 @@ def get_job(job_id: int) -> Any:
     return detail
 
 
-@bp.patch("/jobs/<int:job_id>")
+@bp.patch("/jobs/<id:job_id>")
 def edit_job(job_id: int) -> Any:
     data = v.json_object(body_json(), allowed=("priority", "chunks"))
     for name, value in data.items():
@@ -191,29 +206,29 @@ def edit_job(job_id: int) -> Any:
     return farm().edit(job_id, now(), priority=priority, chunks=chunks).to_json()
 
 
-@bp.get("/jobs/<int:job_id>/blacklist")
+@bp.get("/jobs/<id:job_id>/blacklist")
 def job_blacklist(job_id: int) -> Any:
     return {"blacklist": farm().blacklist_of(job_id)}
 
 
-@bp.put("/jobs/<int:job_id>/blacklist/<slave_id>")
+@bp.put("/jobs/<id:job_id>/blacklist/<slave_id>")
 def add_to_job_blacklist(job_id: int, slave_id: str) -> Any:
     return {"blacklist": farm().set_job_blacklist(job_id, slave_id, True, now())}
 
 
-@bp.delete("/jobs/<int:job_id>/blacklist/<slave_id>")
+@bp.delete("/jobs/<id:job_id>/blacklist/<slave_id>")
 def remove_from_job_blacklist(job_id: int, slave_id: str) -> Any:
     return {"blacklist": farm().set_job_blacklist(job_id, slave_id, False, now())}
 
 
-@bp.delete("/jobs/<int:job_id>")
+@bp.delete("/jobs/<id:job_id>")
 def remove_job(job_id: int) -> Any:
     delete_files = request.args.get("delete_files", "false").lower() in ("1", "true", "yes")
     farm().remove(job_id, delete_files)
     return {"removed": job_id, "deleted_files": delete_files}
 
 
-@bp.post("/jobs/<int:job_id>/<action>")
+@bp.post("/jobs/<id:job_id>/<action>")
 def control_job(job_id: int, action: str) -> Any:
     """cancel, pause, resume; reset (failed frames) and requeue (every frame) queue frames again."""
     controls = {"cancel": JobControl.CANCELLED, "pause": JobControl.PAUSED, "resume": JobControl.ACTIVE}
@@ -224,18 +239,18 @@ def control_job(job_id: int, action: str) -> Any:
     raise InvalidRequest(f"unknown job action {action!r}; use one of {', '.join([*controls, 'reset', 'requeue'])}")
 
 
-@bp.get("/jobs/<int:job_id>/frames/<int:number>")
+@bp.get("/jobs/<id:job_id>/frames/<id:number>")
 def get_frame(job_id: int, number: int) -> Any:
     return farm().frame(job_id, number).to_json()
 
 
-@bp.post("/jobs/<int:job_id>/frames/<int:number>/reset")
+@bp.post("/jobs/<id:job_id>/frames/<id:number>/reset")
 def reset_frame(job_id: int, number: int) -> Any:
     farm().reset(job_id, now(), [number])
     return farm().frame(job_id, number).to_json()
 
 
-@bp.put("/jobs/<int:job_id>/frames/<int:number>/result")
+@bp.put("/jobs/<id:job_id>/frames/<id:number>/result")
 def put_result(job_id: int, number: int) -> Any:
     slave_id = v.text(request.args, "slave")
     try:
@@ -248,20 +263,20 @@ def put_result(job_id: int, number: int) -> Any:
     return frame.to_json()
 
 
-@bp.post("/jobs/<int:job_id>/frames/<int:number>/error")
+@bp.post("/jobs/<id:job_id>/frames/<id:number>/error")
 def put_error(job_id: int, number: int) -> Any:
     data = body_json()
     frame = farm().fail_frame(job_id, number, v.text(data, "slave"), v.text(data, "message", limit=4096), now())
     return frame.to_json()
 
 
-@bp.put("/jobs/<int:job_id>/frames/<int:number>/log")
+@bp.put("/jobs/<id:job_id>/frames/<id:number>/log")
 def put_log(job_id: int, number: int) -> Any:
     farm().store_log(job_id, number, stream())
     return {"stored": True}
 
 
-@bp.get("/jobs/<int:job_id>/frames/<int:number>/result")
+@bp.get("/jobs/<id:job_id>/frames/<id:number>/result")
 def get_result(job_id: int, number: int) -> Any:
     frame = farm().frame(job_id, number)
     if frame.status is not FrameStatus.DONE:
@@ -274,7 +289,7 @@ def get_result(job_id: int, number: int) -> Any:
     return send_file(path, mimetype="image/x-exr")
 
 
-@bp.get("/jobs/<int:job_id>/frames/<int:number>/log")
+@bp.get("/jobs/<id:job_id>/frames/<id:number>/log")
 def get_log(job_id: int, number: int) -> Any:
     farm().frame(job_id, number)
     path = farm().log_path(job_id, number)
@@ -283,18 +298,18 @@ def get_log(job_id: int, number: int) -> Any:
     return send_file(path, mimetype="text/plain")
 
 
-@bp.get("/jobs/<int:job_id>/frames/<int:number>/thumbnail")
+@bp.get("/jobs/<id:job_id>/frames/<id:number>/thumbnail")
 def get_thumbnail(job_id: int, number: int) -> Any:
     return send_file(farm().thumbnail(job_id, number), mimetype="image/png")
 
 
-@bp.put("/jobs/<int:job_id>/frames/<int:number>/thumbnail")
+@bp.put("/jobs/<id:job_id>/frames/<id:number>/thumbnail")
 def put_thumbnail(job_id: int, number: int) -> Any:
     farm().store_thumbnail(job_id, number, v.text(request.args, "slave"), stream(), now())
     return {"stored": True}
 
 
-@bp.get("/jobs/<int:job_id>/results.zip")
+@bp.get("/jobs/<id:job_id>/results.zip")
 def results_zip(job_id: int) -> Any:
     farm().job(job_id)  # an unknown job is a 404 before the download starts
     return Response(farm().results_zip(job_id), mimetype="application/zip",
@@ -328,6 +343,19 @@ def install_error_handlers(app: Flask) -> None:
     def on_http_error(exc: HTTPException) -> Response:
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def on_database_error(exc: sqlite3.OperationalError) -> Response:
+        """A full disk or a busy database is a state of the machine, not a bug: say which."""
+        text = str(exc)
+        if "full" in text:
+            return error_response(507, "storage_full", "the master's disk is full: free space, then retry")
+        if "locked" in text or "busy" in text:
+            response = error_response(503, "busy", "the master's database is busy: retry shortly")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.exception("database error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "the master's database failed")
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Response:

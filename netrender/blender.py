@@ -13,7 +13,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ OUTPUT_PATTERN = "######"
 #: Run inside the slave's Blender by ``render_argv(..., thumbnails=True)``; absolute,
 #: since Blender resolves ``--python`` against its own working directory.
 THUMBNAIL_SCRIPT = Path(__file__).resolve().parent / "in_blender" / "thumbnails.py"
+REMAP_SCRIPT = THUMBNAIL_SCRIPT.with_name("remap.py")
 
 
 def render_argv(
@@ -36,6 +37,8 @@ def render_argv(
     frames: Sequence[int],
     *,
     thumbnails: bool = False,
+    allow_scripts: bool = False,
+    remap: bool = False,
 ) -> list[str]:
     """The command line that renders ``frames`` of ``blend`` to multilayer EXR.
 
@@ -44,16 +47,25 @@ def render_argv(
     an untrusted file from running; ``-x 1`` adds the ``.exr`` extension, so a
     frame lands as ``<output_dir>/000001.exr``.
 
+    ``allow_scripts`` lets the file's own auto-run scripts run
+    (``--enable-autoexec``); the slave passes it only when both the job and
+    the slave allow scripts.
+
     With ``thumbnails`` our own script (``--disable-autoexec`` does not block a
     ``--python`` one) runs just before ``-f``, after the file has loaded, and
     writes :func:`thumbnail_file` beside each frame.
+
+    ``remap`` runs our remap script first (the slave names its mapping in
+    the ``NETRENDER_REMAP`` environment variable), so dependencies that sat
+    outside the .blend's folder are found among the job's files.
     """
-    script = ["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else []
+    script = [*(["--python", str(REMAP_SCRIPT)] if remap else []),
+              *(["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else [])]
     return [
         blender,
         "-b",
         str(blend),
-        "--disable-autoexec",
+        "--enable-autoexec" if allow_scripts else "--disable-autoexec",
         "-noaudio",
         "-E", engine,
         "-t", str(threads),
@@ -101,6 +113,7 @@ def run(
     should_stop: Callable[[], bool] = lambda: False,
     on_line: Callable[[str], None] = lambda line: None,
     poll: float = 0.5,
+    env: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run Blender to completion, logging its output; kill it once ``should_stop()``.
 
@@ -114,7 +127,7 @@ def run(
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
         proc = subprocess.Popen(
             list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, errors="replace", bufsize=1,
+            text=True, errors="replace", bufsize=1, env=None if env is None else {**os.environ, **env},
             # Its own session: a Ctrl-C meant for the slave must not kill the render
             # behind its back; the slave decides (via should_stop) what happens to it.
             start_new_session=True,

@@ -17,9 +17,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, auth, tls
 from .client import Client, JobOptions, Progress, parse_frames
-from .errors import ApiError, InvalidRequest, MasterUnreachable, NetrenderError
+from .connection import Access, Connection
+from .errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
 
@@ -67,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="[default]", help="interface to listen on ([default]: all)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--clear-on-exit", action="store_true", help="delete the master's folder when it stops")
+    p.add_argument("--broadcast-interval", type=float, default=10.0, help="seconds between discovery broadcasts")
+    p.add_argument("--no-broadcast", action="store_true", help="do not announce the master by UDP broadcast")
+    p.add_argument("--no-zeroconf", action="store_true", help="do not publish the master with zeroconf (mDNS)")
+    p.add_argument("--cert", type=Path, help="serve HTTPS with this PEM certificate (its chain may follow it)")
+    p.add_argument("--key", type=Path, help="the certificate's PEM private key (if not in the --cert file)")
+    _token_option(p)
 
     p = sub.add_parser("slave", help="run a render slave until Ctrl-C")
     _master_option(p)
@@ -77,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blender", default="blender", help="Blender executable")
     p.add_argument("--console-log", action="store_true", help="also print Blender's output")
     p.add_argument("--thumbnails", action="store_true", help="make a PNG preview of each frame for the monitor")
+    p.add_argument("--allow-scripts", action="store_true",
+                   help="run a .blend's own auto-run scripts when its job allows them too (off: never)")
 
     p = sub.add_parser("submit", help="send a .blend file and its dependencies as a job")
     _master_option(p)
@@ -88,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", type=int, default=1)
     p.add_argument("--chunks", type=int, default=1, help="frames per dispatch")
     p.add_argument("--engine", default="CYCLES")
+    p.add_argument("--allow-scripts", action="store_true",
+                   help="let the file's auto-run scripts run on slaves that allow scripts too")
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     p.add_argument("--output", type=Path, help="with --wait: download the frames here")
 
@@ -114,7 +125,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _master_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--master", default="[default]", help="master URL or host[:port] (default: localhost:8000)")
+    p.add_argument("--master", default="[default]",
+                   help="master URL or host[:port] (default: this machine's master, else one found on the network)")
+    p.add_argument("--discover", action="store_true",
+                   help="find the master on the network (UDP broadcast or zeroconf), whatever --master says")
+    p.add_argument("--ca-file", type=Path, help="trust the master's certificate if it chains to this PEM CA "
+                                                "(or is this self-signed certificate); implies https")
+    p.add_argument("--fingerprint", help="trust only the master certificate with this SHA-256 fingerprint "
+                                         "(hex; the master prints it); implies https")
+    _token_option(p)
+
+
+def _token_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token-file", type=Path,
+                   help=f"read the farm token from this file (default: ${auth.ENV_VAR}, if set)")
+
+
+def _master(args: argparse.Namespace) -> str:
+    """The master's URL: as given, else this machine's if one answers there, else discovered."""
+    from .discovery import find_master, is_default
+
+    if not args.discover and not is_default(args.master):
+        return str(args.master)
+    access = _access(args)
+    if not args.discover:
+        local = Connection("[default]", access=access, timeout=(1.0, 5.0))
+        try:
+            local.get("/api/version")
+            return local.url
+        except NetrenderError:
+            pass
+    print("looking for the master on the network…", file=sys.stderr)
+    url = find_master(https_only=access.tls)
+    print(f"found the master at {url}", file=sys.stderr)
+    return url
+
+
+def _access(args: argparse.Namespace) -> Access:
+    """The token and trust settings of a slave or client command."""
+    fingerprint = tls.parse_fingerprint(args.fingerprint) if args.fingerprint else None
+    return Access(token=auth.token_from(args.token_file), ca_file=args.ca_file, fingerprint=fingerprint)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,9 +187,19 @@ def main(argv: list[str] | None = None) -> int:
 def run_master(args: argparse.Namespace) -> int:
     from .master import MasterConfig, MasterServer
 
+    if args.key and not args.cert:
+        raise InvalidConfig("--key needs --cert")
+    token = auth.token_from(args.token_file)
     server = MasterServer(MasterConfig(path=args.path, address=args.address, port=args.port,
-                                       clear_on_exit=args.clear_on_exit))
+                                       clear_on_exit=args.clear_on_exit, cert=args.cert, key=args.key, token=token,
+                                       announce=not args.no_broadcast, zeroconf=not args.no_zeroconf,
+                                       announce_interval=args.broadcast_interval))
     print(f"netrender master on {server.url} (port {server.port}), storing in {server.farm.root}", file=sys.stderr)
+    if args.cert:
+        print(f"certificate SHA-256 fingerprint: {tls.fingerprint(args.cert)}", file=sys.stderr)
+    print("farm token: " + ("required on every API call" if token else "none, the API is open"), file=sys.stderr)
+    if token and not args.cert:
+        print("warning: without --cert the token crosses the network in clear text", file=sys.stderr)
     _stop_on_signals(server.stop)
     try:
         server.serve_forever()
@@ -150,16 +210,23 @@ def run_master(args: argparse.Namespace) -> int:
 
 
 def run_slave(args: argparse.Namespace) -> int:
+    from .discovery import Follower, is_default
     from .slave import Slave, SlaveConfig
 
-    config = SlaveConfig(master=args.master, threads=args.threads, blender=args.blender,
+    config = SlaveConfig(master=args.master, access=_access(args), threads=args.threads, blender=args.blender,
                          tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
-                         thumbnails=args.thumbnails)
+                         thumbnails=args.thumbnails, allow_scripts=args.allow_scripts)
     if args.path:
         config.path = args.path
     if args.name:
         config.name = args.name
-    slave = Slave(config, on_status=lambda text: print(f"[{config.name}] {text}", file=sys.stderr))
+    follower = None
+    if args.discover or is_default(args.master):
+        # Listen for the master's announcements for as long as the slave runs: it follows a master that moves.
+        follower = Follower(https_only=config.access.tls if config.access else False).start()
+        config.master = follower.wait(11.0) or "[default]"
+        print(f"[{config.name}] master: {config.master}", file=sys.stderr)
+    slave = Slave(config, on_status=lambda text: print(f"[{config.name}] {text}", file=sys.stderr), follower=follower)
     _stop_on_signals(slave.stop)
     slave.run()
     print(f"[{config.name}] slave stopped", file=sys.stderr)
@@ -176,10 +243,11 @@ def submit(args: argparse.Namespace) -> int:
     from .deps import frame_range
 
     progress = BarProgress()
-    client = Client(args.master, progress)
+    client = Client(_master(args), progress, access=_access(args))
     frames = parse_frames(args.frames) if args.frames else frame_range(args.blend)
     options = JobOptions(frames=frames, name=args.name, category=args.category, priority=args.priority,
-                         tags=[t for t in args.tags.split(";") if t], chunks=args.chunks, engine=args.engine)
+                         tags=[t for t in args.tags.split(";") if t], chunks=args.chunks, engine=args.engine,
+                         allow_scripts=args.allow_scripts)
     sent = client.submit(args.blend, options)
     job = sent.job
     print(f"job {job['id']} submitted: {len(frames)} frame(s), {len(sent.files)} file(s), "
@@ -195,7 +263,7 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    client = Client(args.master)
+    client = Client(_master(args), access=_access(args))
     if args.job is None:
         for job in client.jobs():
             c = job["frame_count"]
@@ -210,18 +278,19 @@ def status(args: argparse.Namespace) -> int:
 
 
 def results(args: argparse.Namespace) -> int:
-    saved = Client(args.master, BarProgress()).download(args.job, args.output)
+    saved = Client(_master(args), BarProgress(), access=_access(args)).download(args.job, args.output)
     print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
     return 0
 
 
 def cancel(args: argparse.Namespace) -> int:
-    Client(args.master).conn.post(f"/api/jobs/{args.job}/cancel")
+    Client(_master(args), access=_access(args)).conn.post(f"/api/jobs/{args.job}/cancel")
     return 0
 
 
 def remove(args: argparse.Namespace) -> int:
-    Client(args.master).conn.request("DELETE", f"/api/jobs/{args.job}", params={"delete_files": "true"})
+    client = Client(_master(args), access=_access(args))
+    client.conn.request("DELETE", f"/api/jobs/{args.job}", params={"delete_files": "true"})
     return 0
 
 

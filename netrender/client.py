@@ -19,7 +19,7 @@ from typing import Any
 
 from . import deps
 from .blobs import file_sha256
-from .connection import Connection
+from .connection import Access, Connection
 from .errors import InvalidRequest
 
 FINAL_STATUSES = ("finished", "failed", "cancelled")
@@ -67,6 +67,7 @@ class JobOptions:
     priority: int = 1
     chunks: int = 1
     engine: str = "CYCLES"
+    allow_scripts: bool = False
 
 
 def parse_frames(text: str) -> list[int]:
@@ -89,18 +90,27 @@ def parse_frames(text: str) -> list[int]:
 
 
 class Client:
-    def __init__(self, master: str | Connection, progress: Progress | None = None) -> None:
-        self.conn = master if isinstance(master, Connection) else Connection(master)
+    def __init__(self, master: str | Connection, progress: Progress | None = None, *,
+                 access: Access | None = None) -> None:
+        """``access``: the token and trust for a master given by address (default: the environment's token)."""
+        self.conn = master if isinstance(master, Connection) else Connection(master, access=access)
         self.progress = progress or Progress()
 
     def prepare(self, blend: Path) -> list[LocalFile]:
         """Trace and hash the files a job of ``blend`` needs; the .blend comes first."""
-        found = deps.trace_files(Path(blend), on_missing=self.progress.missing_dependency)
-        names = deps.layout(found)
-        return [LocalFile(p, names[p], file_sha256(p), p.stat().st_size) for p in found]
+        return self.trace(blend)[0]
 
-    def submit(self, blend: Path, options: JobOptions, files: list[LocalFile] | None = None) -> Submission:
-        files = files if files is not None else self.prepare(blend)
+    def trace(self, blend: Path) -> tuple[list[LocalFile], dict[str, str]]:
+        """The files (hashed) and the paths the slave must repoint, for a job of ``blend``."""
+        traced = deps.trace(Path(blend), on_missing=self.progress.missing_dependency)
+        files = [LocalFile(p, name, file_sha256(p), p.stat().st_size) for p, name in traced.files.items()]
+        return files, traced.remap
+
+    def submit(self, blend: Path, options: JobOptions, files: list[LocalFile] | None = None,
+               remap: dict[str, str] | None = None) -> Submission:
+        """Upload what the master lacks and create the job (``files``/``remap``: traced if not given)."""
+        if files is None:
+            files, remap = self.trace(blend)
         answer = self.conn.post("/api/files/missing", {"hashes": [f.sha256 for f in files]})
         missing = set(answer["missing"])
         to_send = list({f.sha256: f for f in files if f.sha256 in missing}.values())
@@ -118,6 +128,8 @@ class Client:
             "priority": options.priority,
             "chunks": options.chunks,
             "engine": options.engine,
+            "allow_scripts": options.allow_scripts,
+            "remap": remap or {},
         })
         return Submission(job, files, len(to_send), total)
 

@@ -136,7 +136,8 @@ class Dispatch:
             self.store.update_job(job_id, last_dispatched=now, started_at=job.started_at or now)
             if job.started_at is None:
                 self.store.add_event(job_id, now, "started")
-            return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files)
+            return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files,
+                              job.spec.allow_scripts, job.spec.remap)
 
     def heartbeat(self, slave_id: str, job_id: int | None, frames: Iterable[int], now: float) -> bool:
         """Note the slave is alive; return whether it should stop rendering ``frames``.

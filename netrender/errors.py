@@ -43,6 +43,13 @@ class HashMismatch(InvalidRequest):
     code = "hash_mismatch"
 
 
+class Unauthorized(NetrenderError):
+    """The request lacks the farm token, or carries a wrong one; the master did nothing."""
+
+    code = "unauthorized"
+    status = 401
+
+
 class NotFound(NetrenderError):
     code = "not_found"
     status = 404
@@ -97,6 +104,19 @@ class StorageFull(NetrenderError):
 class MasterUnreachable(NetrenderError):
     code = "master_unreachable"
     status = 503
+
+
+class TLSFailed(MasterUnreachable):
+    """The master answered, but the TLS connection to it could not be trusted or agreed on."""
+
+    code = "tls_failed"
+
+
+class InvalidConfig(NetrenderError):
+    """A setting cannot be used: an unreadable certificate or token file, a malformed fingerprint."""
+
+    code = "invalid_config"
+    status = 400
 
 
 class ApiError(NetrenderError):

@@ -2,14 +2,16 @@
 """The master as a service: the Flask app factory and the WSGI server around it.
 
 ``create_app(config)`` builds the app (tests use its ``test_client``);
-:class:`MasterServer` serves it with waitress, a production WSGI server in pure
-Python, so the same code runs from the command line and inside Blender.
+:class:`MasterServer` serves it with cheroot (see :mod:`netrender.httpserver`),
+a production WSGI server in pure Python, so the same code runs from the
+command line and inside Blender, over HTTP or, given a certificate, HTTPS.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
-from waitress.server import create_server
 
-from . import api, web
+from . import api, auth, tls, web
+from .discovery import announcer_for
 from .farm import Farm, open_root
+from .httpserver import Server
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,16 @@ class MasterConfig:
     max_upload: int = 64 << 30
     threads: int = 8
     clock: Callable[[], float] = time.time
+    cert: Path | None = None  # PEM certificate, then its chain if any: the master serves HTTPS
+    key: Path | None = None  # its private key, unless the certificate file holds it
+    token: str | None = field(default=None, repr=False)  # the farm token every /api call must carry
+    announce: bool = False  # UDP broadcast of the address (the CLI and the add-on turn it on)
+    zeroconf: bool = False  # _netrender._tcp service (likewise)
+    announce_interval: float = 10.0
+
+    @property
+    def tls(self) -> bool:
+        return self.cert is not None
 
     @property
     def bind_host(self) -> str:
@@ -51,58 +64,71 @@ def create_app(config: MasterConfig, farm: Farm | None = None) -> Flask:
     app.extensions["netrender.farm"] = farm
     app.config["NETRENDER_CLOCK"] = config.clock
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["id"] = api.IdConverter
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     api.install_error_handlers(app)
+    auth.install(app, config.token, config.clock)
     return app
 
 
 class MasterServer:
-    """The app behind waitress, started and stopped from any thread."""
+    """The app behind cheroot, started and stopped from any thread.
+
+    The socket is bound on construction, so :attr:`port` is known before serving.
+    """
 
     def __init__(self, config: MasterConfig) -> None:
         self.config = config
+        context: ssl.SSLContext | None = tls.server_context(config.cert, config.key) if config.cert else None
         self.app = create_app(config)
         self.farm: Farm = self.app.extensions["netrender.farm"]
-        self.server = create_server(
-            self.app,
-            host=config.bind_host,
-            port=config.port,
-            threads=config.threads,
-            max_request_body_size=config.max_upload,
-            channel_timeout=300,
-            ident="netrender",
-        )
+        self.server = Server(self.app, config.bind_host, config.port, threads=config.threads,
+                             max_body=config.max_upload, tls=context)
+        try:
+            self.server.prepare()
+        except BaseException:
+            self.farm.close()
+            raise
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.announcer = announcer_for(config.bind_host, self.port, "https" if config.tls else "http",
+                                       config.announce_interval, broadcast=config.announce,
+                                       zeroconf=config.zeroconf)
 
     @property
     def port(self) -> int:
         """The bound port: differs from the config's when that was 0 (any free port)."""
-        return int(self.server.effective_port)  # type: ignore[union-attr]
+        return self.server.port
 
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.config.bind_host == "0.0.0.0" else self.config.bind_host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.config.tls else 'http'}://{host}:{self.port}"
 
     def serve_forever(self) -> None:
         """Serve until :meth:`stop`; then close every open connection.
 
-        waitress's own ``run()`` only ends on KeyboardInterrupt and leaves
-        keep-alive connections open, so the loop is driven here one round at a
-        time and checks the stop flag between rounds.
+        cheroot's own ``stop()`` waits for its accept loop to end, so it cannot
+        run on the loop's thread, nor in a signal handler that interrupted it:
+        a helper thread waits for the stop flag and calls it, and this method
+        returns once that stop is complete (idle keep-alive connections
+        closed, requests in progress given ``httpserver.STOP_TIMEOUT``).
         """
         log.info("master serving %s from %s", self.url, self.farm.root)
+        self.announcer.start()
         threading.Thread(target=self.housekeeping, name="netrender-housekeeping", daemon=True).start()
-        channels = self.server._map  # type: ignore[union-attr]  # waitress keeps its sockets here
+        stopper = threading.Thread(target=self._stop_when_asked, name="netrender-stop", daemon=True)
+        stopper.start()
         try:
-            while not self._stopping.is_set():
-                self.server.asyncore.loop(timeout=0.1, map=channels, count=1)
+            self.server.serve()
         finally:
-            for channel in list(channels.values()):
-                channel.close()
-            self.server.task_dispatcher.shutdown()
+            self._stopping.set()
+            stopper.join()
+
+    def _stop_when_asked(self) -> None:
+        self._stopping.wait()
+        self.server.stop()
 
     def housekeeping(self, interval: float = 1.0) -> None:
         """Every ``interval`` seconds: age usage, requeue the frames of lost slaves."""
@@ -126,8 +152,10 @@ class MasterServer:
 
     def close(self) -> None:
         self.stop()
+        self.announcer.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.server.stop()  # when never served; a no-op once stopped
         self.farm.close()
         if self.config.clear_on_exit:
             shutil.rmtree(self.farm.root, ignore_errors=True)

@@ -136,6 +136,8 @@ class JobSpec:
     priority: int = 1
     chunks: int = 1
     engine: str = "CYCLES"
+    allow_scripts: bool = False  # run the file's auto-run scripts, where the slave allows it too
+    remap: dict[str, str] = field(default_factory=dict)  # a path as a .blend wrote it -> a file of the job
 
     @classmethod
     def from_json(cls, data: Any) -> JobSpec:
@@ -167,14 +169,31 @@ class JobSpec:
             priority=v.int_in(data, "priority", 1, 100, 1),
             chunks=v.int_in(data, "chunks", 1, 1000, 1),
             engine=engine,
+            allow_scripts=v.field(data, "allow_scripts", bool, False),
+            remap=_remap(v.field(data, "remap", dict, {}), {f.path for f in files}),
         )
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["frames"] = list(self.frames)
+        out["remap"] = dict(self.remap)
         out["tags"] = list(self.tags)
         out["files"] = [asdict(f) for f in self.files]
         return out
+
+
+def _remap(data: dict[str, Any], paths: set[str]) -> dict[str, str]:
+    """Remapped paths may be anything the .blend wrote, but must name one of the job's files."""
+    if len(data) > MAX_FRAMES:
+        raise InvalidRequest(f"'remap' holds more than {MAX_FRAMES} paths")
+    out = {}
+    for written, name in data.items():
+        if not written or len(written) > 4096 or "\x00" in written:
+            raise InvalidRequest("'remap' keys must be paths of at most 4096 characters with no NUL")
+        if v.safe_relpath(name) not in paths:
+            raise InvalidRequest(f"'remap' names {name!r}, which is not one of the job's files")
+        out[written] = name
+    return out
 
 
 @dataclass
@@ -271,6 +290,8 @@ class Assignment:
     blend: str
     engine: str
     files: tuple[FileRef, ...]
+    allow_scripts: bool = False
+    remap: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -279,6 +300,8 @@ class Assignment:
             "blend": self.blend,
             "engine": self.engine,
             "files": [asdict(f) for f in self.files],
+            "allow_scripts": self.allow_scripts,
+            "remap": dict(self.remap),
         }
 
     @classmethod
@@ -289,4 +312,6 @@ class Assignment:
             blend=v.safe_relpath(data["blend"]),
             engine=str(data["engine"]),
             files=tuple(FileRef.from_json(f) for f in data["files"]),
+            allow_scripts=bool(data.get("allow_scripts", False)),
+            remap=_remap(dict(data.get("remap") or {}), {f["path"] for f in data["files"]}),
         )

@@ -10,6 +10,7 @@ number of jobs using it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -25,7 +26,8 @@ from typing import Any
 
 from . import blender
 from .blobs import BlobStore
-from .connection import Connection
+from .connection import Access, Connection
+from .discovery import Follower
 from .errors import ApiError, MasterUnreachable
 from .model import Assignment
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class SlaveConfig:
     master: str = "[default]"
+    access: Access | None = None  # token and trust in the master's certificate; None: the environment's token
     path: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "netrender-slave")
     name: str = field(default_factory=platform.node)
     threads: int = 0  # 0: Blender uses every core
@@ -44,6 +47,7 @@ class SlaveConfig:
     console_log: bool = False
     clear_on_exit: bool = False
     thumbnails: bool = False  # Blender writes a PNG preview per frame, sent after the frame
+    allow_scripts: bool = False  # let a job's own auto-run scripts run, if the job allows them too
 
 
 def machine_facts() -> dict[str, Any]:
@@ -79,9 +83,11 @@ class Slave:
         *,
         run_blender: Callable[..., blender.RunResult] = blender.run,
         on_status: Callable[[str], None] = lambda text: None,
+        follower: Follower | None = None,
     ) -> None:
         self.config = config
-        self.conn = connection or Connection(config.master)
+        self.follower = follower  # hears the master's announcements, so the slave follows it if it moves
+        self.conn = connection or Connection(config.master, access=config.access)
         self.run_blender = run_blender
         self.on_status = on_status
         self.id: str | None = None
@@ -126,6 +132,9 @@ class Slave:
             except MasterUnreachable as exc:
                 self.on_status(str(exc))
                 busy = False
+                if self.follower and (url := self.follower.moved(self.conn.url)):
+                    self.on_status(f"the master announced itself at {url}: switching")
+                    self.conn.url, self.id = url, None
             except ApiError as exc:
                 self.on_status(f"the master refused: {exc.message}")
                 busy = False
@@ -134,6 +143,8 @@ class Slave:
                 busy = False
             if not busy:
                 self.stopping.wait(idle_wait)
+        if self.follower:
+            self.follower.stop()
         if self.config.clear_on_exit and self.id:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -164,11 +175,17 @@ class Slave:
         log_path = job_dir / "logs" / f"{work.frames[0]:06d}.log"
         argv = blender.render_argv(
             self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames,
-            thumbnails=self.config.thumbnails,
+            thumbnails=self.config.thumbnails, allow_scripts=self.config.allow_scripts and work.allow_scripts,
+            remap=bool(work.remap),
         )
+        env: dict[str, str] = {}
+        if work.remap:  # dependencies from outside the .blend's folder: tell Blender where they are now
+            plan = job_dir / "remap.json"
+            plan.write_text(json.dumps({"root": str(job_dir / "files"), "remap": work.remap}), encoding="utf-8")
+            env["NETRENDER_REMAP"] = str(plan)
         self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
         result = self.run_blender(
-            argv, log_path, should_stop=self._stop_check(work),
+            argv, log_path, should_stop=self._stop_check(work), env=env,
             on_line=(lambda line: print(line, end="")) if self.config.console_log else (lambda line: None),
         )
         report = ChunkReport(work.job_id, [], [], result.cancelled)

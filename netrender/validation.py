@@ -18,6 +18,7 @@ T = TypeVar("T")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 MAX_NAME = 256
+MAX_INT = 2**63 - 1  # what SQLite stores; ids and numbers beyond it cannot name anything
 
 
 def field(data: Mapping[str, Any], name: str, kind: type[T], default: Any = ...) -> T:
@@ -32,6 +33,8 @@ def field(data: Mapping[str, Any], name: str, kind: type[T], default: Any = ...)
     # JSON's true/false are Python ints too; they are never a number here.
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise InvalidRequest(f"'{name}' must be {_kind_name(kind)}, not {_kind_name(type(value))}")
+    if isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
+        raise InvalidRequest(f"'{name}' is out of range")
     return value
 
 

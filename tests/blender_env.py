@@ -18,8 +18,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "in_blender"
-DEPENDENCIES = ["flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "blinker", "waitress",
-                "requests", "urllib3", "idna", "certifi", "charset_normalizer", "blender_asset_tracer", "tqdm"]
+DEPENDENCIES = ["flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "blinker", "cheroot",
+                "jaraco", "more_itertools", "requests", "urllib3", "idna", "certifi", "charset_normalizer",
+                "blender_asset_tracer", "tqdm", "zeroconf", "ifaddr"]
 
 
 def user_scripts(folder: Path) -> Path:

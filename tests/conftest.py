@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def live_master(tmp_path: Path) -> Iterator[MasterServer]:
-    """A real master on a free loopback port, served by waitress in a thread."""
+    """A real master on a free loopback port, served by cheroot in a thread."""
     server = MasterServer(MasterConfig(path=tmp_path / "master", address="127.0.0.1", port=0))
     server.start()
     yield server
@@ -129,3 +130,58 @@ def run_in_thread(target: Callable[[], object]) -> threading.Thread:
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     return thread
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Test certificates made with the openssl command, all for 127.0.0.1 and localhost.
+
+    ``cert``/``key``: self-signed; ``other``: another self-signed one (a wrong
+    fingerprint); ``chain``/``chain_key``: a leaf signed by an intermediate, the
+    file holding the leaf then the intermediate; ``root``: the CA above both.
+    """
+    folder = tmp_path_factory.mktemp("certs")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    def extensions(name: str, *lines: str) -> str:
+        (folder / name).write_text("\n".join(["subjectKeyIdentifier=hash", *lines]) + "\n")
+        return name
+
+    new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    server = ["subjectAltName=IP:127.0.0.1,DNS:localhost", "basicConstraints=critical,CA:FALSE",
+              "keyUsage=critical,digitalSignature", "extendedKeyUsage=serverAuth"]
+    for name in ("cert", "other"):
+        openssl("req", "-x509", *new_key, "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
+                "-subj", f"/CN=netrender {name}", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost")
+    ca = extensions("ca.ext", "authorityKeyIdentifier=keyid", "basicConstraints=critical,CA:TRUE",
+                    "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-x509", *new_key, "-keyout", "root.key", "-out", "root.pem", "-days", "2",
+            "-subj", "/CN=netrender test root", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, issuer, ext in (("inter", "root", ca),
+                              ("leaf", "inter", extensions("leaf.ext", "authorityKeyIdentifier=keyid", *server))):
+        openssl("req", *new_key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=netrender {name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}.key",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", ext)
+    (folder / "chain.pem").write_text((folder / "leaf.pem").read_text() + (folder / "inter.pem").read_text())
+    return {"cert": folder / "cert.pem", "key": folder / "cert.key", "other": folder / "other.pem",
+            "chain": folder / "chain.pem", "chain_key": folder / "leaf.key", "root": folder / "root.pem"}
+
+
+@pytest.fixture
+def start_master(tmp_path: Path) -> Iterator[Callable[..., MasterServer]]:
+    """Start real masters on free loopback ports with any settings (TLS, a token); close them at the end."""
+    servers: list[MasterServer] = []
+
+    def start(**settings: object) -> MasterServer:
+        config = MasterConfig(path=tmp_path / f"master{len(servers) + 1}", address="127.0.0.1", port=0)
+        server = MasterServer(replace(config, **settings))
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

@@ -228,6 +228,10 @@ def test_malformed_calls_get_a_json_error(client: FlaskClient, method: str, path
         ({"files": [{"path": "/etc/passwd", "sha256": "0" * 64, "size": 1}]}, "must be relative"),
         ({"files": [{"path": "a/../../b.blend", "sha256": "0" * 64, "size": 1}]}, "must not hold"),
         ({"files": [{"path": "C:/x.blend", "sha256": "0" * 64, "size": 1}]}, "must be relative"),
+        ({"remap": {"/srv/tex.png": "elsewhere.png"}}, "not one of the job's files"),
+        ({"remap": {"/srv/tex.png": "../scene.blend"}}, "must not hold"),
+        ({"remap": {"": "scene.blend"}}, "'remap' keys must be paths"),
+        ({"remap": ["/srv/tex.png"]}, "'remap' must be an object"),
     ],
 )
 def test_bad_job_fields_are_named_in_the_error(client: FlaskClient, change: dict[str, Any], words: str) -> None:

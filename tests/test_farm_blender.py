@@ -179,3 +179,31 @@ def test_a_restarted_master_process_lists_the_same_jobs_and_frames(
     finally:
         restarted.send_signal(signal.SIGINT)
         restarted.wait(timeout=20)
+
+
+@pytest.mark.parametrize("mode", ["absolute", "relative"])
+def test_a_texture_outside_the_blend_folder_is_shipped_and_remapped(
+    tmp_path: Path, live_master: MasterServer, texture_scene: Path, mode: str
+) -> None:
+    from blender_env import run_script
+
+    shared = tmp_path / "assets" / "shared"
+    shared.mkdir(parents=True)
+    texture = shared / "checker.png"
+    shutil.copy(texture_scene.parent / "textures" / "checker.png", texture)
+    blend = tmp_path / "project" / "shot" / "outside.blend"
+    blend.parent.mkdir(parents=True)
+    written = run_script(tmp_path, "make_outside.py", texture, blend, mode, blend=texture_scene)["written"]
+    assert written.startswith("/" if mode == "absolute" else "//../")
+    reference = render_locally(blend, [1], tmp_path / "reference")
+
+    client = Client(live_master.url)
+    sent = client.submit(blend, JobOptions(frames=[1]))
+    names = sorted(f.path for f in sent.files)
+    assert names[0] == "_outside/" + names[0].split("/")[1] + "/checker.png" and names[1] == "outside.blend"
+    texture.rename(texture.with_suffix(".gone"))  # the slave can only use the job's copy now
+    slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave", threads=1))
+    assert slave.run_once()
+    job = client.job(sent.job["id"])
+    assert job["status"] == "finished", [f["message"] for f in job["frames"]]
+    assert_same_frames(client.download(job["id"], tmp_path / "frames"), reference)

@@ -22,6 +22,7 @@ from typing import Any
 import bpy
 
 from ..client import Client
+from ..discovery import Follower, is_default
 from ..errors import NetrenderError
 from ..master import MasterServer
 from ..slave import Slave
@@ -69,7 +70,13 @@ class NetRenderEngine(bpy.types.RenderEngine):
 
     def run_slave(self, s: Any) -> None:
         status = ["starting"]
-        slave = Slave(props.slave_config(s), on_status=lambda text: status.append(text))
+        config = props.slave_config(s)
+        follower = None
+        if is_default(s.server_address):  # find the master, and follow it if it moves
+            self.update_stats("", "Slave: looking for the master on the network")
+            follower = Follower(https_only=props.access(s).tls).start()
+            config.master = follower.wait(11.0) or config.master
+        slave = Slave(config, on_status=lambda text: status.append(text), follower=follower)
         thread = threading.Thread(target=slave.run, name="netrender-slave", daemon=True)
         thread.start()
         try:
@@ -82,7 +89,7 @@ class NetRenderEngine(bpy.types.RenderEngine):
 
     def fetch_frame(self, scene: Any, s: Any) -> None:
         frame = scene.frame_current
-        client = Client(props.url(s))
+        client = Client(props.url(s), access=props.access(s))
         job_id = self.job_for(scene, s, client, frame)
         self.update_stats("", f"Network render: job {job_id}, waiting for frame {frame}")
         while True:

@@ -13,10 +13,12 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import bpy
 
 from ..client import Client
+from ..discovery import find_master
 from ..errors import NetrenderError
 from . import props
 from .tasks import TASKS
@@ -36,7 +38,7 @@ def start(context: Any, what: str, work: Callable[[Client], Any], done: Callable
     """
     scene = context.scene
     s = props.settings(scene)
-    client = Client(props.url(s))
+    client = Client(props.url(s), access=props.access(s))
     s.status = f"{what}…"
 
     def on_done(result: Any, error: BaseException | None) -> None:
@@ -304,14 +306,21 @@ class NETRENDER_OT_get_results(_NetClientOperator):
 
 
 class NETRENDER_OT_scan(_NetClientOperator):
-    """Check the master answers at the address and port given ([default]: this machine)"""
+    """Find the master on the network (its broadcast or zeroconf) and fill in its address and port"""
 
     bl_idname = "render.netclientscan"
     bl_label = "Refresh"
 
     def execute(self, context: Any) -> set[str]:
-        start(context, "Looking for the master", lambda client: client.conn.get("/api/version"),
-              lambda answer: f"master found: netrender {answer['version']}")
+        s = props.settings(context.scene)
+        https_only = props.access(s).tls
+
+        def found(url: str) -> str:
+            parts = urlsplit(url)
+            s.server_address, s.server_port = parts.hostname or s.server_address, parts.port or s.server_port
+            return f"master found at {url}"
+
+        start(context, "Looking for the master", lambda client: find_master(https_only=https_only), found)
         return {"FINISHED"}
 
 

@@ -22,8 +22,10 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..auth import token_from
 from ..client import JobOptions
-from ..connection import master_url
+from ..connection import Access, master_url
+from ..errors import InvalidConfig
 from ..master import MasterConfig
 from ..slave import SlaveConfig
 
@@ -66,8 +68,19 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     )
     server_port: IntProperty(name="Port", default=8000, min=1, max=65535)  # type: ignore[valid-type]
     use_ssl: BoolProperty(name="SSL", description="Use HTTPS")  # type: ignore[valid-type]
-    cert_path: StringProperty(name="Certificate", subtype="FILE_PATH")  # type: ignore[valid-type]
-    key_path: StringProperty(name="Key", subtype="FILE_PATH")  # type: ignore[valid-type]
+    cert_path: StringProperty(  # type: ignore[valid-type]
+        name="Certificate", subtype="FILE_PATH",
+        description="Master: its PEM certificate (chain after it). Slave and client: the CA or self-signed "
+                    "certificate to trust (empty: the system's CAs)",
+    )
+    key_path: StringProperty(  # type: ignore[valid-type]
+        name="Key", subtype="FILE_PATH", description="Master: the certificate's private key, if not in its file",
+    )
+    token_file: StringProperty(  # type: ignore[valid-type]
+        name="Token File", subtype="FILE_PATH",
+        description="A file holding the farm token, the same on master, slaves and clients "
+                    "(empty: NETRENDER_TOKEN from the environment, if set)",
+    )
     # Master settings
     use_broadcast: BoolProperty(  # type: ignore[valid-type]
         name="Broadcast", default=True, description="Announce the master on the local network",
@@ -124,14 +137,28 @@ def url(s: NetRenderSettings) -> str:
     return master_url(f"{scheme}://{host}:{s.server_port}")
 
 
+def _file(text: str) -> Path | None:
+    return Path(bpy.path.abspath(text)) if text else None
+
+
 def master_config(s: NetRenderSettings) -> MasterConfig:
+    if s.use_ssl and not s.cert_path:
+        raise InvalidConfig("SSL is on: set the master's certificate (and key)")
     return MasterConfig(path=Path(bpy.path.abspath(s.path)), address=s.server_address,
-                        port=s.server_port, clear_on_exit=s.master_clear)
+                        port=s.server_port, clear_on_exit=s.master_clear,
+                        cert=_file(s.cert_path) if s.use_ssl else None, key=_file(s.key_path) if s.use_ssl else None,
+                        token=token_from(_file(s.token_file)),
+                        announce=s.use_broadcast, zeroconf=s.use_broadcast)
+
+
+def access(s: NetRenderSettings) -> Access:
+    """The token and the certificate a slave or client trusts (with SSL on), from the settings."""
+    return Access(token=token_from(_file(s.token_file)), ca_file=_file(s.cert_path) if s.use_ssl else None)
 
 
 def slave_config(s: NetRenderSettings) -> SlaveConfig:
     return SlaveConfig(
-        master=url(s), path=Path(bpy.path.abspath(s.path)), threads=s.slave_threads,
+        master=url(s), access=access(s), path=Path(bpy.path.abspath(s.path)), threads=s.slave_threads,
         tags=split_tags(s.slave_tags), blender=bpy.app.binary_path or "blender",
         console_log=s.slave_outputlog, clear_on_exit=s.slave_clear, thumbnails=s.slave_thumb,
     )

@@ -36,11 +36,13 @@ class NETRENDER_PT_network(_NetRenderPanel):
         col.prop(s, "path")
         col.prop(s, "server_address")
         col.prop(s, "server_port")
-        if s.mode in ("MASTER", "CLIENT"):
-            col.prop(s, "use_ssl")
-            if s.mode == "MASTER" and s.use_ssl:
-                col.prop(s, "cert_path")
+        col.prop(s, "use_ssl")
+        if s.use_ssl:
+            # The master serves this certificate; slaves and clients trust it (or its CA).
+            col.prop(s, "cert_path")
+            if s.mode == "MASTER":
                 col.prop(s, "key_path")
+        col.prop(s, "token_file")
         if s.mode in ("SLAVE", "CLIENT"):
             col.operator("render.netclientscan", icon="FILE_REFRESH")
         col.operator("render.netclientweb", icon="URL")

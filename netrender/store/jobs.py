@@ -39,9 +39,10 @@ class JobRows:
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO jobs (name, category, tags, priority, chunks, engine, blend, control,"
-                " submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " submitted_at, allow_scripts, remap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.name, spec.category, json.dumps(list(spec.tags)), spec.priority, spec.chunks,
-                 spec.engine, spec.blend, JobControl.ACTIVE.value, now),
+                 spec.engine, spec.blend, JobControl.ACTIVE.value, now, int(spec.allow_scripts),
+                 json.dumps(spec.remap)),
             )
             job_id = int(cur.lastrowid or 0)
             db.executemany(
@@ -87,6 +88,7 @@ class JobRows:
             name=row["name"], blend=row["blend"], frames=(), files=files,
             category=row["category"], tags=tuple(json.loads(row["tags"])),
             priority=row["priority"], chunks=row["chunks"], engine=row["engine"],
+            allow_scripts=bool(row["allow_scripts"]), remap=json.loads(row["remap"]),
         )
         return Job(
             id=row["id"], spec=spec, control=JobControl(row["control"]),

@@ -68,6 +68,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX job_events_by_job ON job_events (job_id, at);
     ALTER TABLE slaves ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: a job may allow the file's own scripts to run, and remap paths outside its folder
+    """
+    ALTER TABLE jobs ADD COLUMN allow_scripts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN remap TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 

@@ -1,6 +1,17 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The master's JSON API, as the CLI uses it. Every failure becomes an ApiError
 // carrying the master's {"error": {"code", "message"}} when it sent one.
+//
+// A master with a farm token answers 401 without it: the monitor then asks for
+// the token once, keeps it in sessionStorage (this tab, until it closes) and
+// sends it as "Authorization: Bearer" on every call. Images and download links
+// cannot send a header, and fetching them into blob: URLs would hold whole
+// EXRs and zips in memory, so their URLs carry a signature instead
+// (?auth=..., from api/auth/media): it opens only those downloads, lasts ten
+// minutes, and is renewed by the polls; links and images that outlived theirs
+// are re-signed when clicked or when they fail to load.
+
+import { askToken } from "./token.js";
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -34,19 +45,130 @@ export function apiUrl(path, query) {
   return url.href;
 }
 
-export async function api(path, { method = "GET", body, query } = {}) {
+// -- the farm token -------------------------------------------------------------
+
+const TOKEN_KEY = "netrender.token";
+const MEDIA_MARGIN = 300; // renew the media signature when fewer seconds than this are left
+let asking = null; // the open token prompt, shared by the calls that wait for it
+let declined = false; // the prompt was dismissed: do not ask again until the page reloads
+let media = { query: {}, until: 0 }; // the media signature and when it ends (master time)
+let mediaLoading = null;
+let memoryToken = ""; // the token when sessionStorage is unavailable
+
+function storedToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return ""; // storage disabled: nothing remembered
+  }
+}
+
+function storeToken(token) {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // storage disabled: the token lasts as long as this page
+  }
+  memoryToken = token;
+  media = { query: {}, until: 0 };
+}
+
+function currentToken() {
+  return storedToken() || memoryToken;
+}
+
+// After a 401 sent with `sent`: true when a (new) token is there to retry with.
+async function tokenForRetry(sent) {
+  if (currentToken() && currentToken() !== sent) return true; // another call got one meanwhile
+  if (declined) return false;
+  if (!asking) {
+    asking = askToken(Boolean(sent)).then((token) => {
+      if (token) storeToken(token);
+      else declined = true;
+      asking = null;
+      return Boolean(token);
+    });
+  }
+  return asking;
+}
+
+// Keep a media signature with some minutes left, once a token is in use.
+async function freshMedia() {
+  if (!currentToken() || media.until - serverNow() > MEDIA_MARGIN) return;
+  if (!mediaLoading) {
+    mediaLoading = call("auth/media", {})
+      .then((link) => {
+        media = { query: link.query || {}, until: typeof link.expires === "number" ? link.expires : Infinity };
+      })
+      .catch(() => {}) // the next call tries again
+      .finally(() => {
+        mediaLoading = null;
+      });
+  }
+  await mediaLoading;
+}
+
+// A media URL carrying the current signature, if there is one.
+function signed(path, query) {
+  return apiUrl(path, { ...query, ...media.query });
+}
+
+function resigned(href) {
+  const url = new URL(href, document.baseURI);
+  if (!url.searchParams.has("auth") || !media.query.auth) return href;
+  url.searchParams.set("auth", media.query.auth);
+  return url.href;
+}
+
+// Download links made long ago carry an old signature: give them the current one as they are followed.
+for (const type of ["click", "auxclick"]) {
+  document.addEventListener(type, (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a[href*='auth=']") : null;
+    if (link) link.href = resigned(link.href);
+  }, true);
+}
+
+// An image whose signature ran out before it loaded (lazy loading) gets one retry with the current one.
+document.addEventListener("error", (event) => {
+  const img = event.target;
+  if (!(img instanceof HTMLImageElement) || !img.src.includes("auth=")) return;
+  const fresh = resigned(img.src);
+  if (fresh === img.src) return; // a real failure: let the page handle it
+  event.stopImmediatePropagation();
+  img.src = fresh;
+}, true);
+
+// -- calls ---------------------------------------------------------------------
+
+export async function api(path, options = {}) {
+  const result = await call(path, options);
+  await freshMedia();
+  return result;
+}
+
+async function call(path, { method = "GET", body, query } = {}) {
   const init = { method, cache: "no-store", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   let response;
-  try {
-    response = await fetch(apiUrl(path, query), init);
-  } catch {
-    throw new ApiError(0, "unreachable", "the master cannot be reached");
+  for (let attempt = 0; ; attempt += 1) {
+    const token = currentToken();
+    if (token) init.headers.Authorization = `Bearer ${token}`;
+    else delete init.headers.Authorization;
+    try {
+      response = await fetch(apiUrl(path, query), init);
+    } catch {
+      throw new ApiError(0, "unreachable", "the master cannot be reached");
+    }
+    if (response.status !== 401 || attempt >= 3 || !(await tokenForRetry(token))) break;
   }
   noteDate(response);
+  if (response.status === 401 && declined) {
+    throw new ApiError(401, "unauthorized", "this master needs the farm token: reload the page to enter it");
+  }
   const type = response.headers.get("Content-Type") || "";
   if (!response.ok) {
     let code = `http_${response.status}`;
@@ -78,9 +200,9 @@ export const jobs = {
   blacklist: (id, slaveId, on) => api(`jobs/${id}/blacklist/${enc(slaveId)}`, { method: on ? "PUT" : "DELETE" }),
   log: (id, number) => api(`jobs/${id}/frames/${number}/log`),
   resetFrame: (id, number) => api(`jobs/${id}/frames/${number}/reset`, { method: "POST" }),
-  resultUrl: (id, number) => apiUrl(`jobs/${id}/frames/${number}/result`),
-  thumbnailUrl: (id, number, version) => apiUrl(`jobs/${id}/frames/${number}/thumbnail`, version ? { v: version } : {}),
-  zipUrl: (id) => apiUrl(`jobs/${id}/results.zip`),
+  resultUrl: (id, number) => signed(`jobs/${id}/frames/${number}/result`),
+  thumbnailUrl: (id, number, version) => signed(`jobs/${id}/frames/${number}/thumbnail`, version ? { v: version } : {}),
+  zipUrl: (id) => signed(`jobs/${id}/results.zip`),
 };
 
 export const slaves = {
