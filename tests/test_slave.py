@@ -7,6 +7,7 @@ the slave's own logic: fetching, caching, reporting, re-registering.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,3 +112,31 @@ def test_a_job_removed_during_its_render_does_not_stop_the_slave(tmp_path: Path,
     kept = make_job(tmp_path, live_master, [2])
     assert slave.run_once()
     assert Client(live_master.url).job(kept)["status"] == "finished"
+
+
+def test_a_slave_follows_a_master_that_moved(tmp_path: Path, live_master: MasterServer) -> None:
+    """The slave's master stops answering; the master's announcements name a new address: it switches."""
+
+    class Announced:
+        stopped = False
+
+        def moved(self, current: str) -> str | None:
+            return live_master.url if current != live_master.url else None
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    follower = Announced()
+    gone = "http://127.0.0.1:9"  # the discard port: nothing answers there
+    slave = Slave(SlaveConfig(master=gone, path=tmp_path / "slave"), run_blender=FakeBlender(),
+                  follower=follower)  # type: ignore[arg-type]
+    job = make_job(tmp_path, live_master, [1])
+    thread = threading.Thread(target=slave.run, kwargs={"idle_wait": 0.05}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while Client(live_master.url).job(job)["status"] != "finished":
+        assert time.monotonic() < deadline, "the slave never reached the moved master"
+        time.sleep(0.05)
+    slave.stop()
+    thread.join(timeout=10)
+    assert slave.conn.url == live_master.url and follower.stopped
