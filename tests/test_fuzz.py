@@ -41,3 +41,33 @@ def test_no_server_error_and_nothing_written_outside_the_master(case: Any) -> No
     assert sorted(p.name for p in ROOT.iterdir()) == ["master"], "a file was written outside the master's folder"
     if response.status_code >= 400:
         assert set(response.json()) == {"error"}, response.text[:300]
+
+
+# The same fuzz run against a master with a farm token, sending none: nothing may change.
+GUARDED_ROOT = Path(tempfile.mkdtemp(prefix="netrender-fuzz-token-"))
+guarded = create_app(MasterConfig(path=GUARDED_ROOT / "master", token="fuzz-farm-token"))
+_headers = {"Authorization": "Bearer fuzz-farm-token"}
+_guarded_client = guarded.test_client()
+_guarded_client.put(f"/api/files/{_sha}", data=_blend, headers=_headers)
+_guarded_client.post("/api/jobs", headers=_headers, json={
+    "blend": "a.blend", "frames": [1, 2, 3], "files": [{"path": "a.blend", "sha256": _sha, "size": len(_blend)}]})
+guarded_schema = schemathesis.openapi.from_dict(schema.raw_schema)
+guarded_schema.app = guarded  # the guarded master would not hand out its own schema without the token
+
+
+def farm_state() -> tuple[Any, ...]:
+    farm = guarded.extensions["netrender.farm"]
+    jobs = [(j.to_json(), [f.to_json() for f in farm.frames(j.id)]) for j in farm.jobs()]
+    files = sorted(str(p.relative_to(GUARDED_ROOT)) for p in GUARDED_ROOT.rglob("*") if p.is_file()
+                   and not p.name.startswith("netrender.sqlite"))
+    return jobs, [s.to_json() for s in farm.store.slaves()], farm.rules.to_json(), files
+
+
+@guarded_schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_without_the_token_nothing_changes(case: Any) -> None:
+    before = farm_state()
+    response = case.call(headers={"Authorization": "Bearer not-the-token"} if case.method == "POST" else None)
+    assert response.status_code == 401, f"{case.method} {case.formatted_path}: {response.status_code}"
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert farm_state() == before
