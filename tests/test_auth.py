@@ -25,7 +25,7 @@ import pytest
 from conftest import EXR_BYTES, FakeClock
 from flask import Flask
 from flask.testing import FlaskClient
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, FarmApi, png_bytes
+from web_helpers import DESKTOP, FarmApi, png_bytes
 
 from netrender import auth, blender
 from netrender.auth import Guard
@@ -308,17 +308,6 @@ def test_the_token_comes_from_a_file_or_the_environment(
 # -- the monitor -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).is_file():
-        if os.environ.get("CI"):
-            raise pytest.UsageError("CI must have Chromium installed (run scripts/install.sh --test)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_the_monitor_asks_for_the_token_once_and_keeps_it_for_the_tab(

@@ -180,7 +180,8 @@ def test_bad_announcer_settings_are_refused() -> None:
 
 
 def test_a_master_announces_only_where_it_listens(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery, "host_ipv4", lambda: [("127.0.0.1", 8), ("192.0.2.10", 24), ("10.0.0.2", 8)])
+    interfaces = [("127.0.0.1", 8), ("192.0.2.10", 24), ("10.0.0.2", 8)]
+    monkeypatch.setattr(discovery.announcer, "host_ipv4", lambda: interfaces)
     everywhere = discovery.announcer_for("0.0.0.0", 8000, "https", 5.0)
     assert (everywhere.broadcast, everywhere.zeroconf, everywhere.interfaces) == (True, True, None)
     assert (everywhere.scheme, everywhere.interval) == ("https", 5.0)
@@ -331,7 +332,7 @@ def test_the_follower_sees_a_zeroconf_master_move(port: int, service: str) -> No
 def test_zeroconf_is_published_again_when_the_hosts_address_changes(monkeypatch: pytest.MonkeyPatch, port: int,
                                                                     service: str) -> None:
     addresses = ["127.0.0.4"]
-    monkeypatch.setattr(discovery, "host_addresses", lambda: list(addresses))
+    monkeypatch.setattr(discovery.announcer, "host_addresses", lambda: list(addresses))
     master = Announcer(8160, broadcast=False, interfaces=LO, service_type=service)
     master.fixed_addresses = None  # as on a farm: follow the host's addresses, while zeroconf stays on loopback
     with Follower(port=port, use_broadcast=False, interfaces=LO, service_type=service) as follower:

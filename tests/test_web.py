@@ -9,14 +9,13 @@ the browser console shows an error or the page throws.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, SCREENSHOTS, FarmApi, wait_until
+from web_helpers import DESKTOP, PHONE, SCREENSHOTS, FarmApi, wait_until
 
 from netrender.client import Client, JobOptions
 from netrender.master import MasterServer
@@ -26,16 +25,6 @@ expect = playwright_api.expect
 RENDER_WAIT = 240.0  # seconds for a few real frames, Blender's start-up included
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        if os.environ.get("CI"):
-            raise pytest.UsageError("CI must have Chromium installed (run scripts/install.sh --test)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class Monitor:
