@@ -8,9 +8,12 @@ when asked to stop (cancellation) within one poll interval.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -77,6 +80,19 @@ def render_argv(
     ]
 
 
+def _die_with_parent() -> None:
+    """Linux: Blender gets SIGKILL if its slave dies, rather than render on for nobody.
+
+    Its own session keeps it from the slave's Ctrl-C; this keeps it from
+    outliving a slave that was killed outright (SIGKILL, out of memory).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def frame_file(output_dir: Path, frame: int) -> Path:
     """Where Blender writes ``frame`` given ``render_argv``'s ``-o``."""
     return output_dir / f"{frame:06d}.exr"
@@ -131,6 +147,7 @@ def run(
             # Its own session: a Ctrl-C meant for the slave must not kill the render
             # behind its back; the slave decides (via should_stop) what happens to it.
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
 
         def read_output() -> None:

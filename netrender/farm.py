@@ -75,6 +75,9 @@ class Farm(Dispatch):
         self.blobs = BlobStore(root / "store")
         self.lock = threading.RLock()
         super().__init__()
+        # A master killed mid-upload leaves its temporary files: they were never accepted, so they go.
+        for leftover in [*root.rglob(".part-*"), *root.rglob(".incoming-*")]:
+            leftover.unlink(missing_ok=True)
         with self.lock, self.store.transaction():
             # Nobody is rendering for a master that just started: hand those frames out again.
             self._move(self.store.dispatched_frames(), FrameEvent.REQUEUE)

@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a crash leaves behind is cleaned up: half uploads on the master, a Blender whose slave died."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from netrender.farm import Farm, open_root
+
+
+def test_a_restarted_master_drops_the_uploads_a_crash_cut_short(tmp_path: Path) -> None:
+    root = open_root(tmp_path / "farm")
+    Farm(root).close()
+    half = [root / "store" / "ab" / ".part-x1", root / "job_1" / "frames" / ".incoming-abc.exr"]
+    for path in half:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half an upload")
+    kept = root / "job_1" / "frames" / "000001.exr"
+    kept.write_bytes(b"a finished frame")
+    Farm(root).close()
+    assert [p.exists() for p in half] == [False, False] and kept.exists()
+
+
+PARENT = """
+import sys
+from pathlib import Path
+from netrender import blender
+sleeper = [sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"]
+blender.run(sleeper, Path(sys.argv[1]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are a Linux feature")
+def test_blender_does_not_outlive_a_killed_slave(tmp_path: Path) -> None:
+    log = tmp_path / "blender.log"
+    slave = subprocess.Popen([sys.executable, "-c", PARENT, str(log)])
+    deadline = time.monotonic() + 20
+    while not log.is_file() or not log.read_text().strip():
+        assert time.monotonic() < deadline, "the stand-in Blender never started"
+        time.sleep(0.05)
+    child = int(log.read_text().split()[0])
+    slave.send_signal(signal.SIGKILL)
+    slave.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, "Blender kept running after its slave was killed"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie waiting for its reaper is dead too
+        return fh.read().split()[2] != "Z"
