@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thumbnails", action="store_true", help="make a PNG preview of each frame for the monitor")
     p.add_argument("--allow-scripts", action="store_true",
                    help="run a .blend's own auto-run scripts when its job allows them too (off: never)")
+    p.add_argument("--on-stop", choices=("requeue", "finish"), default="requeue",
+                   help="what Ctrl-C does to the chunk being rendered: requeue (default) gives its frames back "
+                        "to the master at once; finish lets Blender finish and delivers it, and a second Ctrl-C "
+                        "requeues. Results the master cannot take wait in PATH/outbox for the next start; "
+                        "frames of a slave that does not come back are requeued by the master's lost-slave timeout")
 
     p = sub.add_parser("submit", help="send a .blend file and its dependencies as a job")
     _master_option(p)
@@ -215,7 +220,7 @@ def run_slave(args: argparse.Namespace) -> int:
 
     config = SlaveConfig(master=args.master, access=_access(args), threads=args.threads, blender=args.blender,
                          tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
-                         thumbnails=args.thumbnails, allow_scripts=args.allow_scripts)
+                         thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop)
     if args.path:
         config.path = args.path
     if args.name:

@@ -7,20 +7,32 @@ hashing), :meth:`Client.submit` uploads only what the master lacks and creates
 the job, :meth:`Client.wait` follows it, and :meth:`Client.download` fetches
 the finished frames. Progress goes to a :class:`Progress` whose methods do
 nothing by default.
+
+A master may restart while a client waits on it: :meth:`Client.wait` keeps
+polling through a master that cannot be reached, waiting longer each time
+(``polling``, see :mod:`netrender.retry`) until it answers or the policy's
+deadline passes; an upload broken by a lost connection starts again from its
+first byte (``uploads``, a few tries), which is safe because the master
+writes each upload under a temporary name and keeps it only when complete.
 """
 
 from __future__ import annotations
 
+import logging
+import random as _random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import deps
+from . import deps, retry
 from .blobs import file_sha256
 from .connection import Access, Connection
-from .errors import InvalidRequest
+from .errors import InvalidRequest, NetrenderError
+from .retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
+
+log = logging.getLogger(__name__)
 
 FINAL_STATUSES = ("finished", "failed", "cancelled")
 
@@ -32,7 +44,12 @@ class Progress:
 
     def upload_started(self, files: int, total_bytes: int) -> None: ...
 
-    def uploaded(self, nbytes: int) -> None: ...
+    def uploaded(self, nbytes: int) -> None:
+        """``nbytes`` more were sent; negative when a broken upload starts again from the beginning."""
+
+    def retrying(self, what: str, error: NetrenderError, delay: float) -> None:
+        """``what`` failed with ``error`` and is tried again in ``delay`` seconds."""
+        log.warning("%s: %s; trying again in %.1f s", what, error, delay)
 
     def job_update(self, job: dict[str, Any]) -> None: ...
 
@@ -91,10 +108,18 @@ def parse_frames(text: str) -> list[int]:
 
 class Client:
     def __init__(self, master: str | Connection, progress: Progress | None = None, *,
-                 access: Access | None = None) -> None:
-        """``access``: the token and trust for a master given by address (default: the environment's token)."""
+                 access: Access | None = None, polling: Backoff = POLL_BACKOFF, uploads: Backoff = UPLOAD_BACKOFF,
+                 sleep: Callable[[float], object] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 random: Callable[[], float] = _random.random) -> None:
+        """``access``: the token and trust for a master given by address (default: the environment's token).
+
+        ``polling`` and ``uploads`` are the retry policies of :meth:`wait` and
+        of each upload; ``sleep``, ``clock`` and ``random`` drive their waits (tests pass fakes).
+        """
         self.conn = master if isinstance(master, Connection) else Connection(master, access=access)
         self.progress = progress or Progress()
+        self.polling, self.uploads = polling, uploads
+        self.sleep, self.clock, self.random = sleep, clock, random
 
     def prepare(self, blend: Path) -> list[LocalFile]:
         """Trace and hash the files a job of ``blend`` needs; the .blend comes first."""
@@ -117,7 +142,7 @@ class Client:
         total = sum(f.size for f in to_send)
         self.progress.upload_started(len(to_send), total)
         for local in to_send:
-            self.conn.put_file(f"/api/files/{local.sha256}", local.abspath, on_bytes=self.progress.uploaded)
+            self.upload(local)
         job = self.conn.post("/api/jobs", {
             "name": options.name or Path(blend).stem,
             "blend": files[0].path,
@@ -139,10 +164,49 @@ class Client:
     def jobs(self) -> list[dict[str, Any]]:
         return self.conn.get("/api/jobs")["jobs"]  # type: ignore[no-any-return]
 
-    def wait(self, job_id: int, poll: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-        """Follow a job until it finishes, fails or is cancelled; return its last state."""
+    def upload(self, local: LocalFile) -> None:
+        """Send one file; after a lost connection send it again from the start, as ``uploads`` allows.
+
+        The bytes of a broken try are taken back from the progress, so it
+        counts each byte once however many tries the file takes.
+        """
+        sent = 0
+
+        def count(nbytes: int) -> None:
+            nonlocal sent
+            sent += nbytes
+            self.progress.uploaded(nbytes)
+
+        def attempt() -> None:
+            nonlocal sent
+            if sent:
+                self.progress.uploaded(-sent)
+                sent = 0
+            self.conn.put_file(f"/api/files/{local.sha256}", local.abspath, on_bytes=count)
+
+        retry.call(attempt, self.uploads, sleep=self.sleep, clock=self.clock, random=self.random,
+                   on_retry=lambda exc, delay: self.progress.retrying(f"upload of {local.path}", exc, delay))
+
+    def wait(self, job_id: int, poll: float = 1.0, sleep: Callable[[float], object] | None = None) -> dict[str, Any]:
+        """Follow a job until it finishes, fails or is cancelled; return its last state.
+
+        It polls every ``poll`` seconds. A master that cannot be reached is
+        asked again after the waits of ``polling``; once that policy gives up,
+        the last :class:`MasterUnreachable` is raised.
+        """
+        sleep = sleep or self.sleep
+        failures = Attempts(self.polling, self.random)
         while True:
-            job = self.job(job_id)
+            try:
+                job = self.job(job_id)
+            except NetrenderError as exc:
+                delay = failures.failed(self.clock()) if retry.transient(exc) else None
+                if delay is None:
+                    raise
+                self.progress.retrying(f"following job {job_id}", exc, delay)
+                sleep(delay)
+                continue
+            failures.succeeded()
             self.progress.job_update(job)
             if job["status"] in FINAL_STATUSES:
                 return job

@@ -89,8 +89,7 @@ def test_a_slave_the_master_forgot_registers_again(tmp_path: Path, live_master: 
     forgotten = slave.id
     live_master.farm.store.db.execute("DELETE FROM slaves")
     make_job(tmp_path, live_master, [1])
-    assert not slave.run_once()  # told it is unknown
-    assert slave.run_once()  # registered again, and rendered
+    assert slave.run_once()  # told it is unknown, it registered again at once, and rendered
     assert slave.id != forgotten
     assert [s.id for s in live_master.farm.slaves(time.time())] == [slave.id]
 
@@ -107,7 +106,8 @@ def test_a_job_removed_during_its_render_does_not_stop_the_slave(tmp_path: Path,
 
     slave.run_blender = render_then_vanish
     assert slave.run_once()
-    assert slave.reports[-1].done == []
+    assert slave.reports[-1].done == [1]  # rendered; the master refused it for good, so the outbox dropped it
+    assert len(slave.outbox) == 0
     slave.run_blender = fake
     kept = make_job(tmp_path, live_master, [2])
     assert slave.run_once()
@@ -140,3 +140,12 @@ def test_a_slave_follows_a_master_that_moved(tmp_path: Path, live_master: Master
     slave.stop()
     thread.join(timeout=10)
     assert slave.conn.url == live_master.url and follower.stopped
+
+
+def test_a_restarted_slave_keeps_its_id_while_the_master_knows_it(tmp_path: Path, live_master: MasterServer) -> None:
+    config = SlaveConfig(master=live_master.url, path=tmp_path / "slave")
+    first = Slave(config, run_blender=FakeBlender()).register()
+    assert Slave(config, run_blender=FakeBlender()).register() == first  # a restart: the same slave
+    live_master.farm.store.db.execute("DELETE FROM slaves")  # a master that forgot it
+    again = Slave(config, run_blender=FakeBlender()).register()
+    assert again != first and [s.id for s in live_master.farm.slaves(time.time())] == [again]
