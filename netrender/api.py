@@ -36,6 +36,8 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, max=v.MAX_INT)
 MAX_JSON = 16 << 20
 API_VERSION = 1
+MAX_WAIT = 30.0  # seconds a work request may wait for work
+BUSY_RETRY = 1.0  # seconds a slave refused a wait (too many waiting) should let pass before it asks again
 
 
 def farm() -> Farm:
@@ -123,8 +125,23 @@ def set_rules() -> Any:
 
 @bp.post("/slaves/<slave_id>/work")
 def request_work(slave_id: str) -> Any:
-    work = farm().request_work(slave_id, now())
+    wait = query_seconds("wait", MAX_WAIT)
+    if wait and not farm().can_wait():
+        work = farm().request_work(slave_id, now())
+        return {"work": work.to_json() if work else None, **({} if work else {"retry_after": BUSY_RETRY})}
+    work = farm().wait_for_work(slave_id, now, wait) if wait else farm().request_work(slave_id, now())
     return {"work": work.to_json() if work else None}
+
+
+def query_seconds(name: str, limit: float) -> float:
+    """A duration in the query string, 0 when absent; up to ``limit`` seconds."""
+    try:
+        value = float(request.args.get(name, "0"))
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= limit:  # also refuses nan and inf
+        raise InvalidRequest(f"{name!r} must be a number of seconds from 0 to {limit:g}")
+    return value
 
 
 @bp.post("/slaves/<slave_id>/heartbeat")
@@ -253,14 +270,16 @@ def reset_frame(job_id: int, number: int) -> Any:
 @bp.put("/jobs/<id:job_id>/frames/<id:number>/result")
 def put_result(job_id: int, number: int) -> Any:
     slave_id = v.text(request.args, "slave")
-    try:
-        render_time = float(request.args.get("render_time", "0"))
-    except ValueError:
-        render_time = -1.0
-    if not 0.0 <= render_time < 1e9:  # also refuses nan and inf, which JSON cannot carry
-        raise InvalidRequest("'render_time' must be a finite, non-negative number of seconds")
+    render_time = query_seconds("render_time", 1e9)
+    give_next = request.args.get("next", "0")
+    if give_next not in ("0", "1"):
+        raise InvalidRequest("'next' must be 0 or 1")
     frame = farm().complete_frame(job_id, number, slave_id, render_time, stream(), now())
-    return frame.to_json()
+    if give_next == "0":
+        return frame.to_json()
+    # The slave's next chunk in the same answer: no second request, no gap between the two.
+    work = farm().request_work(slave_id, now())
+    return {**frame.to_json(), "work": work.to_json() if work else None}
 
 
 @bp.post("/jobs/<id:job_id>/frames/<id:number>/error")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import balancing
@@ -23,6 +24,8 @@ from .model import Assignment, Frame, FrameEvent, FrameStatus, JobControl, JobSt
 from .store import Store
 
 RULES_KEY = "balancing"
+LIVE_COUNT_AGE = 1.0  # seconds a count of the live slaves is used before it is counted again
+MAX_WAITING = 4  # slaves waiting for work at once: each holds a server thread (create_app sets it from them)
 
 
 class Dispatch:
@@ -34,6 +37,12 @@ class Dispatch:
         self.rules = BalanceRules.from_json(json.loads(saved)) if saved else BalanceRules()
         self.usage: dict[int, float] = {}
         self.usage_at: float | None = None
+        # Slaves waiting for work (long poll) sleep on this; anything that may have made work wakes them.
+        self.work_ready = threading.Condition(self.lock)
+        self.waiting = 0
+        self.max_waiting = MAX_WAITING
+        self.closing = False
+        self._live_count: tuple[float, int] | None = None  # (when, how many): see _live_slaves
 
     # -- rules -----------------------------------------------------------------
 
@@ -42,6 +51,8 @@ class Dispatch:
         with self.lock:
             self.rules = BalanceRules.from_json(changes, base=self.rules)
             self.store.set_setting(RULES_KEY, json.dumps(self.rules.to_json()))
+            self._live_count = None  # the lost timeout may have changed
+            self._wake()
             return self.rules
 
     # -- slaves ----------------------------------------------------------------
@@ -55,6 +66,7 @@ class Dispatch:
         )
         with self.lock:
             self.store.add_slave(slave)
+            self._live_count = None
         return slave
 
     def slaves(self, now: float) -> list[SlaveInfo]:
@@ -62,8 +74,9 @@ class Dispatch:
         with self.lock:
             out = self.store.dispatched_frames()
             slaves = self.store.slaves()
+        by_id = {s.id: s for s in slaves}
         for frame in sorted(out, key=lambda f: (f.job_id, f.number)):
-            holder = next((s for s in slaves if s.id == frame.slave_id), None)
+            holder = by_id.get(frame.slave_id) if frame.slave_id is not None else None
             if holder is not None:
                 holder.current_job = frame.job_id
                 holder.current_frames.append(frame.number)
@@ -80,13 +93,17 @@ class Dispatch:
         """Disable a slave: no more work, and its frames go back to the queue (it stops at its heartbeat)."""
         with self.lock, self.store.transaction():
             self.store.set_disabled(slave_id, disabled)
+            self._live_count = None
             if disabled:
                 self._move(self.store.dispatched_frames(slave_id), FrameEvent.REQUEUE)
+            self._wake()
         return next(s for s in self.slaves(now) if s.id == slave_id)
 
     def set_farm_blacklist(self, slave_id: str, blacklisted: bool, now: float) -> SlaveInfo:
         with self.lock:
             self.store.set_blacklisted(slave_id, blacklisted)
+            self._live_count = None
+            self._wake()
             return next(s for s in self.slaves(now) if s.id == slave_id)
 
     def set_job_blacklist(self, job_id: int, slave_id: str, blacklisted: bool, now: float) -> list[dict[str, Any]]:
@@ -101,6 +118,7 @@ class Dispatch:
                 self.store.clear_slave_failures(job_id, slave_id)
             else:
                 raise NotFound(f"slave {slave_id!r} is not on job {job_id}'s blacklist")
+            self._wake()
             return self.store.job_blacklist(job_id)
 
     # -- work ------------------------------------------------------------------
@@ -112,10 +130,10 @@ class Dispatch:
             slave = self.store.slave(slave_id)
             if slave.blacklisted or slave.disabled:
                 return None
-            self._decay_usage(now)
+            live = self._live_slaves(now)
+            self._decay_usage(now, live)
             view = balancing.SlaveView(slave.id, frozenset(slave.tags))
             candidates = self.store.candidates(self.usage)
-            live = self.store.live_slaves(now - self.rules.lost_timeout)
             passed: set[int] = set()
             while True:
                 job_id = balancing.choose_job(candidates, view, now, self.rules, slaves=live, exclude=passed)
@@ -138,6 +156,30 @@ class Dispatch:
                 self.store.add_event(job_id, now, "started")
             return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files,
                               job.spec.allow_scripts, job.spec.remap)
+
+    def wait_for_work(self, slave_id: str, clock: Callable[[], float], timeout: float) -> Assignment | None:
+        """:meth:`request_work`, waiting up to ``timeout`` seconds for work that suits the slave (long poll).
+
+        An idle slave asks again the moment it is answered, so work that
+        appears reaches it at once instead of at its next poll; the wait ends
+        early when the master closes.
+        """
+        deadline = time.monotonic() + timeout
+        with self.work_ready:
+            self.waiting += 1
+            try:
+                while True:
+                    work = self.request_work(slave_id, clock())
+                    remaining = deadline - time.monotonic()
+                    if work is not None or remaining <= 0 or self.closing:
+                        return work
+                    self.work_ready.wait(remaining)
+            finally:
+                self.waiting -= 1
+
+    def can_wait(self) -> bool:
+        """Whether one more slave may wait for work: each waiting one holds a server thread."""
+        return self.waiting < self.max_waiting and not self.closing
 
     def heartbeat(self, slave_id: str, job_id: int | None, frames: Iterable[int], now: float) -> bool:
         """Note the slave is alive; return whether it should stop rendering ``frames``.
@@ -189,25 +231,37 @@ class Dispatch:
             return frame
 
     def run_once(self, now: float) -> list[Frame]:
-        """Periodic duties: age the usage average; requeue the frames of lost slaves (returned)."""
+        """Periodic duties: age the usage average; requeue the frames of lost slaves (returned).
+
+        Then, outside the lock, copy SQLite's write-ahead log into the database,
+        so that the requests in between never wait for it.
+        """
+        orphans = self._requeue_lost(now)
+        self.store.checkpoint()
+        return orphans
+
+    def _requeue_lost(self, now: float) -> list[Frame]:
         with self.lock, self.store.transaction():
             self._decay_usage(now)
             if not self.rules.lost:
                 return []
-            out = self.store.dispatched_frames()
             seen = self.store.last_seen()
             lost = balancing.lost_slaves(
-                {f.slave_id: seen.get(f.slave_id, 0.0) for f in out if f.slave_id}, now, self.rules.lost_timeout
+                {s: seen.get(s, 0.0) for s in self.store.tally.holders()}, now, self.rules.lost_timeout
             )
-            orphans = [f for f in out if f.slave_id in lost]
+            if not lost:  # the usual case: no frame is read
+                return []
+            orphans = [f for f in self.store.dispatched_frames() if f.slave_id in lost]
             self._move(orphans, FrameEvent.REQUEUE)
             return orphans
 
     # -- helpers (call with the lock held) -------------------------------------
 
-    def _decay_usage(self, now: float) -> None:
+    def _decay_usage(self, now: float, live: int | None = None) -> None:
+        """Age the usage average to ``now``; ``live``: the live slaves, when the caller counted them already."""
         dt = 0.0 if self.usage_at is None else now - self.usage_at
-        live = self.store.live_slaves(now - self.rules.lost_timeout)
+        if live is None:
+            live = self._live_slaves(now)
         self.usage = balancing.decay_usage(self.usage, self.store.busy_by_job(), live, dt, self.rules.half_life)
         self.usage_at = now
 
@@ -229,6 +283,25 @@ class Dispatch:
             if event in (FrameEvent.REQUEUE, FrameEvent.RESET):
                 frame.slave_id, frame.dispatched_at = None, None
         self.store.save_frames(frames)
+        if frames and event in (FrameEvent.REQUEUE, FrameEvent.RESET):
+            self._wake()
+
+    def _live_slaves(self, now: float) -> int:
+        """How many slaves may get work; counted at most once a second (:data:`LIVE_COUNT_AGE`).
+
+        The count only weighs fair shares, and a slave becomes lost after a
+        minute of silence, so a second's delay changes nothing, while counting
+        a thousand rows on every work request cost a tenth of it. A slave that
+        registers, or is disabled or blacklisted, has it counted again at once.
+        """
+        known = self._live_count
+        if known is None or not 0.0 <= now - known[0] < LIVE_COUNT_AGE:
+            known = self._live_count = (now, self.store.live_slaves(now - self.rules.lost_timeout))
+        return known[1]
+
+    def _wake(self) -> None:
+        """Work may have appeared (frames queued, a job resumed, a slave let back in): waiting slaves look."""
+        self.work_ready.notify_all()
 
     def _note_finish(self, job_id: int, now: float) -> None:
         job = self.store.job(job_id)

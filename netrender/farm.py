@@ -17,6 +17,7 @@ On disk, under ``<path>/master_<pid>/``::
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
@@ -29,7 +30,7 @@ from typing import Any
 
 from .blobs import BlobStore, read_chunks, write_stream
 from .dispatch import Dispatch
-from .errors import Conflict, FrameNotReady, InvalidRequest, MissingFiles, NotFound
+from .errors import Conflict, FrameNotReady, InvalidRequest, MissingFiles, NotFound, StorageFull, TooLarge
 from .model import (
     Frame,
     FrameEvent,
@@ -81,8 +82,42 @@ class Farm(Dispatch):
         with self.lock, self.store.transaction():
             # Nobody is rendering for a master that just started: hand those frames out again.
             self._move(self.store.dispatched_frames(), FrameEvent.REQUEUE)
+            lost = self._done_without_result()
+            for frame in lost:
+                frame.render_time = frame.finished_at = None
+            self._move(lost, FrameEvent.RESET)
+            for job_id in {f.job_id for f in lost}:
+                self.store.update_job(job_id, finished_at=None)
+
+    def _done_without_result(self) -> list[Frame]:
+        """Done frames whose file is missing or empty: render them again.
+
+        Results are not flushed to disk one by one (an fsync per frame cost
+        more than the rest of the request, see docs/benchmarks.rst). A killed
+        master loses nothing by it, as the kernel still holds the bytes; after
+        a power cut, though, the database can say done for a frame whose file
+        never reached the disk, which the file system leaves missing or empty.
+        One ``stat`` per done frame at start finds those.
+        """
+        lost = []
+        for job in self.store.jobs():
+            if not job.counts.done:
+                continue
+            for frame in self.store.frames(job.id):
+                if frame.status is FrameStatus.DONE:
+                    try:
+                        whole = self.frame_path(job.id, frame.number).stat().st_size >= len(EXR_MAGIC)
+                    except FileNotFoundError:
+                        whole = False
+                    if not whole:
+                        frame.message = "its result was lost (the master stopped before it reached the disk)"
+                        lost.append(frame)
+        return lost
 
     def close(self) -> None:
+        with self.lock:
+            self.closing = True
+            self._wake()
         self.store.close()
 
     # -- paths ------------------------------------------------------------
@@ -109,6 +144,8 @@ class Farm(Dispatch):
         files = self.job_dir(job_id) / "files"
         for ref in spec.files:
             self.blobs.link(ref.sha256, files / ref.path)
+        with self.lock:
+            self._wake()
         return self.job(job_id)
 
     def job(self, job_id: int) -> Job:
@@ -199,6 +236,8 @@ class Farm(Dispatch):
                     [f for f in self.store.frames(job_id) if f.status is FrameStatus.DISPATCHED],
                     FrameEvent.REQUEUE,
                 )
+            elif control is JobControl.ACTIVE:
+                self._wake()
             return self.store.job(job_id)
 
     def remove(self, job_id: int, delete_files: bool) -> None:
@@ -215,24 +254,24 @@ class Farm(Dispatch):
     ) -> Frame:
         """Store a rendered frame; a frame already done keeps its first result.
 
-        The bytes land under a unique temporary name first and are renamed into
-        place only under the lock, so two deliveries of one frame store it once.
+        The bytes land under a unique temporary name first, on disk before the
+        frame is marked done, and are renamed into place only under the lock,
+        so two deliveries of one frame store it once.
         """
         with self.lock:  # unknown slave, job or frame: refuse before reading the body
             self.store.touch_slave(slave_id, now)
             self.store.frame(job_id, number)
         final = self.frame_path(job_id, number)
         incoming = final.with_name(f".incoming-{uuid.uuid4().hex}.exr")
-        write_stream(chunks, incoming, limit=self.max_upload)
+        placed = False
         try:
-            with open(incoming, "rb") as fh:
-                if fh.read(4) != EXR_MAGIC:
-                    raise InvalidRequest("a frame result must be an OpenEXR file")
+            self._receive_result(chunks, incoming)
             with self.lock, self.store.transaction():
                 frame = self.store.frame(job_id, number)
                 if frame.status is FrameStatus.DONE:
                     return frame
                 os.replace(incoming, final)
+                placed = True
                 self.thumbnail_path(job_id, number).unlink(missing_ok=True)  # an older render's preview
                 frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
                 frame.message = ""
@@ -241,7 +280,44 @@ class Farm(Dispatch):
                 self._note_finish(job_id, now)
                 return frame
         finally:
-            incoming.unlink(missing_ok=True)
+            if not placed:
+                incoming.unlink(missing_ok=True)
+
+    def _receive_result(self, chunks: Iterable[bytes], path: Path) -> None:
+        """Stream a frame result into the new file ``path`` and flush it to disk; it must be an EXR.
+
+        :func:`blobs.write_stream` with less around it, for the many small
+        files of a busy farm: the file is created under the name it will be
+        renamed from, and its first bytes are checked as they pass instead of
+        being read back. There is no fsync: it cost more than the rest of the
+        request (the start-up check, :meth:`_done_without_result`, covers a
+        power cut instead).
+
+        :raise TooLarge: more than ``max_upload`` bytes arrived.
+        :raise InvalidRequest: the bytes are not an OpenEXR file.
+        :raise StorageFull: the disk is full.
+        """
+        limit, size, head = self.max_upload, 0, b""
+        try:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:  # the job's first frame: no frames folder yet
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "wb") as out:
+                for block in chunks:
+                    size += len(block)
+                    if limit is not None and size > limit:
+                        raise TooLarge(f"upload is larger than the limit of {limit} bytes")
+                    if len(head) < len(EXR_MAGIC):
+                        head += bytes(block[: len(EXR_MAGIC) - len(head)])
+                    out.write(block)
+                if head != EXR_MAGIC:
+                    raise InvalidRequest("a frame result must be an OpenEXR file")
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(f"no space left to store {path.name}") from exc
+            raise
 
     def thumbnail_path(self, job_id: int, number: int) -> Path:
         return self.job_dir(job_id) / "thumbs" / f"{number:06d}.png"

@@ -38,7 +38,7 @@ class MasterConfig:
     port: int = DEFAULT_PORT
     clear_on_exit: bool = False
     max_upload: int = 64 << 30
-    threads: int = 8
+    threads: int = 24  # server threads; half of them at most hold slaves waiting for work
     clock: Callable[[], float] = time.time
     cert: Path | None = None  # PEM certificate, then its chain if any: the master serves HTTPS
     key: Path | None = None  # its private key, unless the certificate file holds it
@@ -62,6 +62,7 @@ def create_app(config: MasterConfig, farm: Farm | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # /static/ belongs to the web monitor's blueprint
     farm = farm or Farm(open_root(Path(config.path)), max_upload=config.max_upload)
     app.extensions["netrender.farm"] = farm
+    farm.max_waiting = config.threads // 2  # the other half stay free to serve what wakes the waiting ones
     app.config["NETRENDER_CLOCK"] = config.clock
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["id"] = api.IdConverter

@@ -209,9 +209,12 @@ class Frame:
     failures: int = 0  # failed renders since submission or the last reset
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["status"] = self.status.value
-        return out
+        # Spelled out: ``asdict`` deep-copies field by field, and every result upload answers a frame.
+        return {
+            "job_id": self.job_id, "number": self.number, "status": self.status.value, "slave_id": self.slave_id,
+            "render_time": self.render_time, "message": self.message, "dispatched_at": self.dispatched_at,
+            "finished_at": self.finished_at, "failures": self.failures,
+        }
 
 
 @dataclass

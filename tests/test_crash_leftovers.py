@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -11,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import EXR_BYTES
 
 from netrender.farm import Farm, open_root
+from netrender.model import FrameStatus, JobSpec, JobStatus
 
 
 def test_a_restarted_master_drops_the_uploads_a_crash_cut_short(tmp_path: Path) -> None:
@@ -26,6 +29,32 @@ def test_a_restarted_master_drops_the_uploads_a_crash_cut_short(tmp_path: Path) 
     kept.write_bytes(b"a finished frame")
     Farm(root).close()
     assert [p.exists() for p in half] == [False, False] and kept.exists()
+
+
+def test_a_done_frame_whose_file_never_reached_the_disk_is_rendered_again(tmp_path: Path) -> None:
+    """A power cut can keep the database's "done" and lose the file, which is not fsynced: start-up notices."""
+    root = open_root(tmp_path / "farm")
+    farm = Farm(root)
+    blend = b"a blend"
+    farm.blobs.put(hashlib.sha256(blend).hexdigest(), [blend])
+    spec = JobSpec.from_json({"blend": "a.blend", "frames": [1, 2, 3], "files": [
+        {"path": "a.blend", "sha256": hashlib.sha256(blend).hexdigest(), "size": len(blend)}]})
+    job = farm.submit(spec, now=1.0)
+    slave = farm.register_slave("s", "", {}, [], now=1.0).id
+    for number in (1, 2, 3):
+        assert farm.request_work(slave, now=2.0) is not None
+        farm.complete_frame(job.id, number, slave, 0.5, [EXR_BYTES], now=3.0)
+    assert farm.job(job.id).status is JobStatus.FINISHED
+    farm.close()
+    farm.frame_path(job.id, 2).unlink()
+    farm.frame_path(job.id, 3).write_bytes(b"")
+
+    farm = Farm(root)
+    statuses = {f.number: f.status for f in farm.frames(job.id)}
+    assert statuses == {1: FrameStatus.DONE, 2: FrameStatus.QUEUED, 3: FrameStatus.QUEUED}
+    assert "lost" in farm.frame(job.id, 2).message
+    assert farm.job(job.id).finished_at is None and farm.job(job.id).status is not JobStatus.FINISHED
+    farm.close()
 
 
 PARENT = """

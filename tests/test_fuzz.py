@@ -21,6 +21,7 @@ from netrender.master import MasterConfig, create_app
 ROOT = Path(tempfile.mkdtemp(prefix="netrender-fuzz-"))
 MASTER = ROOT / "master"
 app = create_app(MasterConfig(path=MASTER))
+app.extensions["netrender.farm"].max_waiting = 0  # a fuzzed ?wait= is answered at once, not after up to 30 s
 _client = app.test_client()
 _blend = b"BLENDER-v304 fuzz"
 _sha = hashlib.sha256(_blend).hexdigest()

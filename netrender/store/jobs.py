@@ -1,37 +1,68 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Rows of jobs, their files, frames and frame failures, and per-job blacklists."""
+"""Rows of jobs, their files, frames and frame failures, and per-job blacklists.
+
+Two things are also kept in memory, for the work requests that read them all
+the time: the :class:`~.tally.Tally` of every job's frames, and the rows (with
+files, tags and blacklist) of the open jobs, those with frames queued or out.
+Both change only right after the SQLite write that they mirror succeeded, and a
+rolled-back transaction that touched either has them read again (see
+``Store.transaction``), so they never say anything SQLite does not.
+"""
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from ..balancing import Candidate
 from ..errors import NotFound, UnknownJob
-from ..model import FileRef, Frame, FrameCounts, FrameStatus, Job, JobControl, JobSpec
-
-
-@functools.lru_cache(maxsize=4096)
-def _tag_set(text: str) -> frozenset[str]:
-    """Tags as stored (JSON); cached, as every work request reads every active job's."""
-    return frozenset(json.loads(text))
-
+from ..model import FileRef, Frame, FrameStatus, Job, JobControl, JobSpec
+from .tally import Tally
 
 _FRAME_COLUMNS = "job_id, number, status, slave_id, render_time, message, dispatched_at, finished_at, failures"
+_ACTIVE = JobControl.ACTIVE.value
+_BULK = 64  # frames of one job in one save from which the old states are read in one query
+
+
+def _candidate(**fields: Any) -> Candidate:
+    """``Candidate(**fields)`` with every field given, twice as fast.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; this
+    fills the instance's ``__dict__`` at once, which is where those calls put
+    them. It runs for every active job on every work request.
+    """
+    made = object.__new__(Candidate)
+    made.__dict__.update(fields)
+    return made
+
+
+@dataclass
+class OpenJob:
+    """A cached job row, for a job with frames queued or out; files and blacklist are read when first asked."""
+
+    row: dict[str, Any]
+    tags: frozenset[str]
+    files: tuple[FileRef, ...] | None = None
+    blacklist: frozenset[str] | None = None
 
 
 class JobRows:
     """Rows of jobs, their files and frames, and frame failures."""
 
     db: sqlite3.Connection
+    tally: Tally
+    open_jobs: dict[int, OpenJob]
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
+    def _touched(self) -> None:
+        """Note that memory changed: if the transaction in progress rolls back, read it all again."""
+        raise NotImplementedError
 
     # -- jobs -------------------------------------------------------------
 
@@ -41,7 +72,7 @@ class JobRows:
                 "INSERT INTO jobs (name, category, tags, priority, chunks, engine, blend, control,"
                 " submitted_at, allow_scripts, remap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.name, spec.category, json.dumps(list(spec.tags)), spec.priority, spec.chunks,
-                 spec.engine, spec.blend, JobControl.ACTIVE.value, now, int(spec.allow_scripts),
+                 spec.engine, spec.blend, _ACTIVE, now, int(spec.allow_scripts),
                  json.dumps(spec.remap)),
             )
             job_id = int(cur.lastrowid or 0)
@@ -53,36 +84,44 @@ class JobRows:
                 "INSERT INTO frames (job_id, number, seq, status) VALUES (?, ?, ?, ?)",
                 [(job_id, n, i, FrameStatus.QUEUED.value) for i, n in enumerate(spec.frames)],
             )
+            self._touched()
+            self.tally.add_job(job_id, len(spec.frames))
         return job_id
 
+    def _open_job(self, job_id: int) -> OpenJob | None:
+        """The cached row of an open job (read and kept on first use); ``None`` for a job that is not open."""
+        entry = self.open_jobs.get(job_id)
+        if entry is None and job_id in self.tally.open:
+            row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            self._touched()
+            entry = self.open_jobs[job_id] = OpenJob(dict(row), frozenset(json.loads(row["tags"])))
+        return entry
+
+    def _files(self, job_id: int) -> tuple[FileRef, ...]:
+        return tuple(
+            FileRef(r["path"], r["sha256"], r["size"])
+            for r in self.db.execute("SELECT * FROM job_files WHERE job_id = ? ORDER BY path", (job_id,))
+        )
+
     def job(self, job_id: int) -> Job:
-        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise UnknownJob(f"there is no job {job_id}")
-        return self._job(row, self._counts(job_id).get(job_id, FrameCounts()))
+        entry = self._open_job(job_id)
+        if entry is None:
+            row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise UnknownJob(f"there is no job {job_id}")
+            return self._job(row, self._files(job_id))
+        if entry.files is None:
+            self._touched()
+            entry.files = self._files(job_id)
+        return self._job(entry.row, entry.files)
 
     def jobs(self) -> list[Job]:
-        counts = self._counts()
         rows = self.db.execute("SELECT * FROM jobs ORDER BY id").fetchall()
-        return [self._job(row, counts.get(row["id"], FrameCounts())) for row in rows]
+        return [self._job(row, self._files(row["id"])) for row in rows]
 
-    def _counts(self, job_id: int | None = None) -> dict[int, FrameCounts]:
-        """Frames per status, of one job or of all."""
-        counts: dict[int, FrameCounts] = {}
-        where, args = ("WHERE job_id = ?", (job_id,)) if job_id is not None else ("", ())
-        for job_id, status, n in self.db.execute(
-            f"SELECT job_id, status, COUNT(*) FROM frames {where} GROUP BY job_id, status", args
-        ):
-            c = counts.setdefault(job_id, FrameCounts())
-            setattr(c, status, n)
-            c.total += n
-        return counts
-
-    def _job(self, row: sqlite3.Row, counts: FrameCounts) -> Job:
-        files = tuple(
-            FileRef(r["path"], r["sha256"], r["size"])
-            for r in self.db.execute("SELECT * FROM job_files WHERE job_id = ? ORDER BY path", (row["id"],))
-        )
+    def _job(self, row: sqlite3.Row | dict[str, Any], files: tuple[FileRef, ...]) -> Job:
         # The frame list stays out: a job can hold 100,000 frames; ``frames()`` reads them.
         spec = JobSpec(
             name=row["name"], blend=row["blend"], frames=(), files=files,
@@ -92,7 +131,7 @@ class JobRows:
         )
         return Job(
             id=row["id"], spec=spec, control=JobControl(row["control"]),
-            submitted_at=row["submitted_at"], counts=counts, started_at=row["started_at"],
+            submitted_at=row["submitted_at"], counts=self.tally.counts(row["id"]), started_at=row["started_at"],
             finished_at=row["finished_at"], last_dispatched=row["last_dispatched"],
         )
 
@@ -103,41 +142,44 @@ class JobRows:
             raise ValueError(f"cannot update job columns {sorted(values)}")
         sets = ", ".join(f"{k} = ?" for k in values)
         self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
+        entry = self.open_jobs.get(job_id)
+        if entry is not None:
+            self._touched()
+            entry.row.update(values)
 
     def delete_job(self, job_id: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            self._touched()
+            self.tally.drop_job(job_id)
+            self.open_jobs.pop(job_id, None)
 
     def candidates(self, usage: Mapping[int, float]) -> list[Candidate]:
-        """Every active job with frames queued or out, as the balancer sees it."""
-        rows = self.db.execute(
-            "SELECT j.id, j.submitted_at, j.priority, j.category, j.tags, j.started_at, j.last_dispatched,"
-            " SUM(f.status = 'queued') AS queued, SUM(f.status = 'done') AS done,"
-            " COUNT(DISTINCT CASE WHEN f.status = 'dispatched' THEN f.slave_id END) AS busy"
-            " FROM jobs j JOIN frames f ON f.job_id = j.id WHERE j.control = ?"
-            " GROUP BY j.id HAVING queued > 0 OR busy > 0",
-            (JobControl.ACTIVE.value,),
-        ).fetchall()
-        blacklists: dict[int, set[str]] = {}
-        for job_id, slave_id in self.db.execute("SELECT job_id, slave_id FROM job_blacklist"):
-            blacklists.setdefault(job_id, set()).add(slave_id)
-        return [
-            Candidate(
-                job_id=job_id, submitted_at=submitted, priority=priority, category=category,
-                tags=_tag_set(tags), queued=queued, usage=usage.get(job_id, 0.0), busy=busy,
-                last_dispatched=last, started=started is not None, any_done=done > 0,
-                blacklist=frozenset(blacklists.get(job_id, ())),
-            )
-            for job_id, submitted, priority, category, tags, started, last, queued, done, busy in rows
-        ]
+        """Every active job with frames queued or out, as the balancer sees it, by job id."""
+        out = []
+        for job_id in sorted(self.tally.open):
+            tally = self.tally.jobs[job_id]
+            entry = self._open_job(job_id)
+            if entry is None or entry.row["control"] != _ACTIVE or not (tally.queued or tally.holders):
+                continue
+            if entry.blacklist is None:
+                self._touched()
+                entry.blacklist = frozenset(
+                    s for (s,) in self.db.execute("SELECT slave_id FROM job_blacklist WHERE job_id = ?", (job_id,))
+                )
+            row = entry.row
+            out.append(_candidate(
+                job_id=job_id, submitted_at=row["submitted_at"], priority=row["priority"], category=row["category"],
+                tags=entry.tags, queued=tally.queued, usage=usage.get(job_id, 0.0), busy=len(tally.holders),
+                last_dispatched=row["last_dispatched"], started=row["started_at"] is not None,
+                any_done=tally.done > 0, blacklist=entry.blacklist,
+            ))
+        return out
 
     def busy_by_job(self) -> dict[int, int]:
         """How many slaves render each job right now."""
-        rows = self.db.execute(
-            "SELECT job_id, COUNT(DISTINCT slave_id) FROM frames WHERE status = ? GROUP BY job_id",
-            (FrameStatus.DISPATCHED.value,),
-        )
-        return {job_id: n for job_id, n in rows}
+        jobs = self.tally.jobs
+        return {job_id: len(jobs[job_id].holders) for job_id in sorted(self.tally.open) if jobs[job_id].holders}
 
     # -- frames -----------------------------------------------------------
 
@@ -187,12 +229,43 @@ class JobRows:
         return [(n, bool(q)) for n, q in rows]
 
     def save_frames(self, frames: Sequence[Frame]) -> None:
+        """Write the frames' rows, and move them in the tally from the state SQLite held for them."""
+        before = self._stored_states(frames)
         self.db.executemany(
             "UPDATE frames SET status = ?, slave_id = ?, render_time = ?, message = ?,"
             " dispatched_at = ?, finished_at = ?, failures = ? WHERE job_id = ? AND number = ?",
             [(f.status.value, f.slave_id, f.render_time, f.message, f.dispatched_at, f.finished_at,
               f.failures, f.job_id, f.number) for f in frames],
         )
+        if frames:
+            self._touched()
+        for f in frames:
+            key = (f.job_id, f.number)
+            old = before.get(key)
+            if old is None:  # no such row: the update changed nothing
+                continue
+            new = before[key] = (f.status.value, f.slave_id)
+            if not self.tally.move(f.job_id, old, new):
+                self.open_jobs.pop(f.job_id, None)
+
+    def _stored_states(self, frames: Sequence[Frame]) -> dict[tuple[int, int], tuple[str, str | None]]:
+        """(status, slave id) of each frame as SQLite holds it now, by (job id, number)."""
+        wanted: dict[int, set[int]] = {}
+        for f in frames:
+            wanted.setdefault(f.job_id, set()).add(f.number)
+        states: dict[tuple[int, int], tuple[str, str | None]] = {}
+        for job_id, numbers in wanted.items():
+            if len(numbers) >= _BULK:
+                rows = self.db.execute("SELECT number, status, slave_id FROM frames WHERE job_id = ?", (job_id,))
+                states.update(((job_id, n), (st, sl)) for n, st, sl in rows if n in numbers)
+                continue
+            for number in numbers:
+                row = self.db.execute(
+                    "SELECT status, slave_id FROM frames WHERE job_id = ? AND number = ?", (job_id, number)
+                ).fetchone()
+                if row is not None:
+                    states[(job_id, number)] = (row[0], row[1])
+        return states
 
     def dispatched_frames(self, slave_id: str | None = None) -> list[Frame]:
         sql = f"SELECT {_FRAME_COLUMNS} FROM frames WHERE status = ?"
@@ -262,10 +335,18 @@ class JobRows:
             "INSERT OR IGNORE INTO job_blacklist (job_id, slave_id, reason, at) VALUES (?, ?, ?, ?)",
             (job_id, slave_id, reason, at),
         )
+        self._forget_blacklist(job_id)
 
     def unblacklist_for_job(self, job_id: int, slave_id: str) -> bool:
         cur = self.db.execute("DELETE FROM job_blacklist WHERE job_id = ? AND slave_id = ?", (job_id, slave_id))
+        self._forget_blacklist(job_id)
         return cur.rowcount > 0
+
+    def _forget_blacklist(self, job_id: int) -> None:
+        entry = self.open_jobs.get(job_id)
+        if entry is not None:
+            self._touched()
+            entry.blacklist = None  # read again at the next work request
 
     # -- history --------------------------------------------------------------
 
