@@ -37,7 +37,7 @@ class IdConverter(IntegerConverter):
 MAX_JSON = 16 << 20
 API_VERSION = 1
 MAX_WAIT = 30.0  # seconds a work request may wait for work
-BUSY_RETRY = 1.0  # seconds a slave refused a wait (too many waiting) should let pass before it asks again
+BUSY_RETRY = 2.0  # seconds a slave refused a wait (too many waiting) should let pass before it asks again
 
 
 def farm() -> Farm:
@@ -274,11 +274,10 @@ def put_result(job_id: int, number: int) -> Any:
     give_next = request.args.get("next", "0")
     if give_next not in ("0", "1"):
         raise InvalidRequest("'next' must be 0 or 1")
-    frame = farm().complete_frame(job_id, number, slave_id, render_time, stream(), now())
     if give_next == "0":
-        return frame.to_json()
+        return farm().complete_frame(job_id, number, slave_id, render_time, stream(), now()).to_json()
     # The slave's next chunk in the same answer: no second request, no gap between the two.
-    work = farm().request_work(slave_id, now())
+    frame, work = farm().complete_and_next(job_id, number, slave_id, render_time, stream(), now())
     return {**frame.to_json(), "work": work.to_json() if work else None}
 
 

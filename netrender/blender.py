@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Blender as a subprocess: the command line, its output, and stopping it.
 
-:func:`render_argv` is pure and its result is asserted exactly by the tests.
+:func:`render_argv` (one process per chunk) and :func:`session_argv` (one
+persistent process per job, driven by :mod:`netrender.session`) are pure and
+their results are asserted exactly by the tests.
 :func:`run` starts Blender, writes everything it prints to a log, and kills it
 when asked to stop (cancellation) within one poll interval.
 """
@@ -29,6 +31,10 @@ OUTPUT_PATTERN = "######"
 #: since Blender resolves ``--python`` against its own working directory.
 THUMBNAIL_SCRIPT = Path(__file__).resolve().parent / "in_blender" / "thumbnails.py"
 REMAP_SCRIPT = THUMBNAIL_SCRIPT.with_name("remap.py")
+#: Run last by :func:`session_argv`: it keeps Blender and its loaded file, rendering frames on request.
+DRIVER_SCRIPT = THUMBNAIL_SCRIPT.with_name("driver.py")
+#: The environment variable that hands the driver its token.
+SESSION_TOKEN_ENV = "NETRENDER_SESSION_TOKEN"
 
 
 def render_argv(
@@ -62,8 +68,46 @@ def render_argv(
     the ``NETRENDER_REMAP`` environment variable), so dependencies that sat
     outside the .blend's folder are found among the job's files.
     """
-    script = [*(["--python", str(REMAP_SCRIPT)] if remap else []),
-              *(["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else [])]
+    return [
+        *_scene_argv(blender, blend, output_dir, engine, threads, allow_scripts),
+        *_script_argv(thumbnails=thumbnails, remap=remap),
+        "-f", ",".join(str(f) for f in frames),
+    ]
+
+
+def session_argv(
+    blender: str,
+    blend: Path | str,
+    output_dir: Path | str,
+    engine: str,
+    threads: int,
+    port: int,
+    *,
+    thumbnails: bool = False,
+    allow_scripts: bool = False,
+    remap: bool = False,
+    persistent_data: bool = False,
+) -> list[str]:
+    """The command line of a persistent Blender that renders frames on request (see :mod:`netrender.session`).
+
+    It is :func:`render_argv` without ``-f``: the same options, so the scene
+    is set up exactly as for a one-off render, then :data:`DRIVER_SCRIPT` runs
+    last and connects back to the slave on loopback ``port``. Its token is not
+    here but in the :data:`SESSION_TOKEN_ENV` environment variable: any user
+    on the machine can read another's command line, only its owner its
+    environment.
+    """
+    return [
+        *_scene_argv(blender, blend, output_dir, engine, threads, allow_scripts),
+        *_script_argv(thumbnails=thumbnails, remap=remap),
+        "--python", str(DRIVER_SCRIPT),
+        "--", str(port), *(["--persistent-data"] if persistent_data else []),
+    ]
+
+
+def _scene_argv(blender: str, blend: Path | str, output_dir: Path | str, engine: str, threads: int,
+                allow_scripts: bool) -> list[str]:
+    """Load the file and set up its scene for the farm: shared so both modes render the same pixels."""
     return [
         blender,
         "-b",
@@ -75,9 +119,13 @@ def render_argv(
         "-o", os.path.join(str(output_dir), OUTPUT_PATTERN),
         "-F", "OPEN_EXR_MULTILAYER",
         "-x", "1",
-        *script,
-        "-f", ",".join(str(f) for f in frames),
     ]
+
+
+def _script_argv(*, thumbnails: bool, remap: bool) -> list[str]:
+    """Our ``--python`` scripts, remap first: it changes the loaded file, which all that follows must see."""
+    return [*(["--python", str(REMAP_SCRIPT)] if remap else []),
+            *(["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else [])]
 
 
 def _die_with_parent() -> None:
@@ -113,6 +161,21 @@ def load_error(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+def popen(argv: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start Blender with its output piped line by line, as :func:`run` and the sessions need it.
+
+    ``env`` is added to the slave's own environment.
+    """
+    return subprocess.Popen(
+        list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        text=True, errors="replace", bufsize=1, env=None if env is None else {**os.environ, **env},
+        # Its own session: a Ctrl-C meant for the slave must not kill the render
+        # behind its back; the slave decides (via should_stop) what happens to it.
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+
+
 @dataclass
 class RunResult:
     returncode: int
@@ -141,14 +204,7 @@ def run(
     result = RunResult(returncode=-1, cancelled=False, saved=[], error=None, seconds=0.0)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
-        proc = subprocess.Popen(
-            list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, errors="replace", bufsize=1, env=None if env is None else {**os.environ, **env},
-            # Its own session: a Ctrl-C meant for the slave must not kill the render
-            # behind its back; the slave decides (via should_stop) what happens to it.
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+        proc = popen(argv, env)
 
         def read_output() -> None:
             assert proc.stdout is not None

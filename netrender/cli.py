@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thumbnails", action="store_true", help="make a PNG preview of each frame for the monitor")
     p.add_argument("--allow-scripts", action="store_true",
                    help="run a .blend's own auto-run scripts when its job allows them too (off: never)")
+    p.add_argument("--no-persistent", dest="persistent", action="store_false",
+                   help="start Blender for every chunk, never keeping one open per job")
+    p.add_argument("--session-frames", type=int, metavar="N",
+                   help="start the open Blender afresh after N frames (default: keep it for the whole job)")
     p.add_argument("--on-stop", choices=("requeue", "finish"), default="requeue",
                    help="what Ctrl-C does to the chunk being rendered: requeue (default) gives its frames back "
                         "to the master at once; finish lets Blender finish and delivers it, and a second Ctrl-C "
@@ -104,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default="CYCLES")
     p.add_argument("--allow-scripts", action="store_true",
                    help="let the file's auto-run scripts run on slaves that allow scripts too")
+    p.add_argument("--no-persistent", dest="persistent", action="store_false",
+                   help="start Blender for every chunk instead of keeping one open per slave for the job")
+    p.add_argument("--persistent-data", action="store_true",
+                   help="Cycles keeps scene data between frames (faster for heavy scenes)")
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     p.add_argument("--output", type=Path, help="with --wait: download the frames here")
 
@@ -220,7 +228,8 @@ def run_slave(args: argparse.Namespace) -> int:
 
     config = SlaveConfig(master=args.master, access=_access(args), threads=args.threads, blender=args.blender,
                          tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
-                         thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop)
+                         thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop,
+                         persistent=args.persistent, session_frames=args.session_frames)
     if args.path:
         config.path = args.path
     if args.name:
@@ -252,7 +261,8 @@ def submit(args: argparse.Namespace) -> int:
     frames = parse_frames(args.frames) if args.frames else frame_range(args.blend)
     options = JobOptions(frames=frames, name=args.name, category=args.category, priority=args.priority,
                          tags=[t for t in args.tags.split(";") if t], chunks=args.chunks, engine=args.engine,
-                         allow_scripts=args.allow_scripts)
+                         allow_scripts=args.allow_scripts, persistent=args.persistent,
+                         persistent_data=args.persistent_data)
     sent = client.submit(args.blend, options)
     job = sent.job
     print(f"job {job['id']} submitted: {len(frames)} frame(s), {len(sent.files)} file(s), "

@@ -85,6 +85,8 @@ class JobOptions:
     chunks: int = 1
     engine: str = "CYCLES"
     allow_scripts: bool = False
+    persistent: bool = True  # slaves keep one Blender open for the job
+    persistent_data: bool = False  # Cycles keeps scene data between frames
 
 
 def parse_frames(text: str) -> list[int]:
@@ -155,6 +157,8 @@ class Client:
             "engine": options.engine,
             "allow_scripts": options.allow_scripts,
             "remap": remap or {},
+            "persistent": options.persistent,
+            "persistent_data": options.persistent_data,
         })
         return Submission(job, files, len(to_send), total)
 

@@ -127,35 +127,47 @@ class Dispatch:
         """Hand ``slave_id`` its next chunk, or ``None`` when nothing suits it now."""
         with self.lock, self.store.transaction():
             self.store.touch_slave(slave_id, now)
-            slave = self.store.slave(slave_id)
-            if slave.blacklisted or slave.disabled:
+            return self._hand_out(slave_id, now)
+
+    def _hand_out(self, slave_id: str, now: float, *, ahead: bool = False) -> Assignment | None:
+        """:meth:`request_work`'s body, in the caller's transaction (a result's answer shares it).
+
+        ``ahead``: asked with a result, by a slave that may still be rendering
+        another chunk. It gets no chunk of a job whose queued frames are fewer
+        than the live slaves while it holds frames: at a job's end, a frame
+        waiting behind another on one slave would keep an idle slave idle.
+        """
+        slave = self.store.slave(slave_id)
+        if slave.blacklisted or slave.disabled:
+            return None
+        live = self._live_slaves(now)
+        self._decay_usage(now, live)
+        view = balancing.SlaveView(slave.id, frozenset(slave.tags))
+        candidates = self.store.candidates(self.usage)
+        passed: set[int] = set()
+        while True:
+            job_id = balancing.choose_job(candidates, view, now, self.rules, slaves=live, exclude=passed)
+            if job_id is None:
                 return None
-            live = self._live_slaves(now)
-            self._decay_usage(now, live)
-            view = balancing.SlaveView(slave.id, frozenset(slave.tags))
-            candidates = self.store.candidates(self.usage)
-            passed: set[int] = set()
-            while True:
-                job_id = balancing.choose_job(candidates, view, now, self.rules, slaves=live, exclude=passed)
-                if job_id is None:
-                    return None
-                job = self.store.job(job_id)
-                failed = self.store.failed_by(job_id, slave_id) if self.rules.retry else set()
-                size = job.spec.chunks if self.rules.chunks else 1
-                layout = self.store.frame_layout(job_id, failed, limit=size)
-                chunk = balancing.take_chunk(layout, size, avoid=failed)
-                if chunk:
-                    break
-                passed.add(job_id)  # every queued frame of it failed here before: let another slave try
-            frames = [self.store.frame(job_id, n) for n in chunk]
-            for frame in frames:
-                frame.slave_id, frame.dispatched_at = slave_id, now
-            self._move(frames, FrameEvent.DISPATCH)
-            self.store.update_job(job_id, last_dispatched=now, started_at=job.started_at or now)
-            if job.started_at is None:
-                self.store.add_event(job_id, now, "started")
-            return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files,
-                              job.spec.allow_scripts, job.spec.remap)
+            job = self.store.job(job_id)
+            failed = self.store.failed_by(job_id, slave_id) if self.rules.retry else set()
+            size = job.spec.chunks if self.rules.chunks else 1
+            layout = self.store.frame_layout(job_id, failed, limit=size)
+            chunk = balancing.take_chunk(layout, size, avoid=failed)
+            if chunk and ahead and self._scarce(job_id, live) and self.store.tally.holds(slave_id):
+                return None
+            if chunk:
+                break
+            passed.add(job_id)  # every queued frame of it failed here before: let another slave try
+        frames = [self.store.frame(job_id, n) for n in chunk]
+        for frame in frames:
+            frame.slave_id, frame.dispatched_at = slave_id, now
+        self._move(frames, FrameEvent.DISPATCH)
+        self.store.update_job(job_id, last_dispatched=now, started_at=job.started_at or now)
+        if job.started_at is None:
+            self.store.add_event(job_id, now, "started")
+        return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files,
+                          job.spec.allow_scripts, job.spec.remap, job.spec.persistent, job.spec.persistent_data)
 
     def wait_for_work(self, slave_id: str, clock: Callable[[], float], timeout: float) -> Assignment | None:
         """:meth:`request_work`, waiting up to ``timeout`` seconds for work that suits the slave (long poll).
@@ -285,6 +297,10 @@ class Dispatch:
         self.store.save_frames(frames)
         if frames and event in (FrameEvent.REQUEUE, FrameEvent.RESET):
             self._wake()
+
+    def _scarce(self, job_id: int, live: int) -> bool:
+        tally = self.store.tally.get(job_id)
+        return tally is None or tally.queued < live
 
     def _live_slaves(self, now: float) -> int:
         """How many slaves may get work; counted at most once a second (:data:`LIVE_COUNT_AGE`).

@@ -32,6 +32,7 @@ from .blobs import BlobStore, read_chunks, write_stream
 from .dispatch import Dispatch
 from .errors import Conflict, FrameNotReady, InvalidRequest, MissingFiles, NotFound, StorageFull, TooLarge
 from .model import (
+    Assignment,
     Frame,
     FrameEvent,
     FrameStatus,
@@ -258,8 +259,24 @@ class Farm(Dispatch):
         frame is marked done, and are renamed into place only under the lock,
         so two deliveries of one frame store it once.
         """
+        return self._complete(job_id, number, slave_id, render_time, chunks, now, then_work=False)[0]
+
+    def complete_and_next(
+        self, job_id: int, number: int, slave_id: str, render_time: float, chunks: Iterable[bytes], now: float
+    ) -> tuple[Frame, Assignment | None]:
+        """:meth:`complete_frame`, then the slave's next chunk as :meth:`request_work` would give it.
+
+        Both happen in one transaction: a busy slave's whole turn costs one
+        request and one commit.
+        """
+        return self._complete(job_id, number, slave_id, render_time, chunks, now, then_work=True)
+
+    def _complete(
+        self, job_id: int, number: int, slave_id: str, render_time: float, chunks: Iterable[bytes], now: float,
+        *, then_work: bool,
+    ) -> tuple[Frame, Assignment | None]:
         with self.lock:  # unknown slave, job or frame: refuse before reading the body
-            self.store.touch_slave(slave_id, now)
+            self.store.slave(slave_id)
             self.store.frame(job_id, number)
         final = self.frame_path(job_id, number)
         incoming = final.with_name(f".incoming-{uuid.uuid4().hex}.exr")
@@ -267,18 +284,18 @@ class Farm(Dispatch):
         try:
             self._receive_result(chunks, incoming)
             with self.lock, self.store.transaction():
+                self.store.touch_slave(slave_id, now)
                 frame = self.store.frame(job_id, number)
-                if frame.status is FrameStatus.DONE:
-                    return frame
-                os.replace(incoming, final)
-                placed = True
-                self.thumbnail_path(job_id, number).unlink(missing_ok=True)  # an older render's preview
-                frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
-                frame.message = ""
-                self._move([frame], FrameEvent.COMPLETE)
-                self.store.count_slave_frame(slave_id, done=True)
-                self._note_finish(job_id, now)
-                return frame
+                if frame.status is not FrameStatus.DONE:
+                    os.replace(incoming, final)
+                    placed = True
+                    self.thumbnail_path(job_id, number).unlink(missing_ok=True)  # an older render's preview
+                    frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
+                    frame.message = ""
+                    self._move([frame], FrameEvent.COMPLETE)
+                    self.store.count_slave_frame(slave_id, done=True)
+                    self._note_finish(job_id, now)
+                return frame, self._hand_out(slave_id, now, ahead=True) if then_work else None
         finally:
             if not placed:
                 incoming.unlink(missing_ok=True)

@@ -138,6 +138,8 @@ class JobSpec:
     engine: str = "CYCLES"
     allow_scripts: bool = False  # run the file's auto-run scripts, where the slave allows it too
     remap: dict[str, str] = field(default_factory=dict)  # a path as a .blend wrote it -> a file of the job
+    persistent: bool = True  # slaves keep one Blender open for the job (else one per chunk)
+    persistent_data: bool = False  # Cycles keeps scene data between frames (only with ``persistent``)
 
     @classmethod
     def from_json(cls, data: Any) -> JobSpec:
@@ -171,6 +173,8 @@ class JobSpec:
             engine=engine,
             allow_scripts=v.field(data, "allow_scripts", bool, False),
             remap=_remap(v.field(data, "remap", dict, {}), {f.path for f in files}),
+            persistent=v.field(data, "persistent", bool, True),
+            persistent_data=v.field(data, "persistent_data", bool, False),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -295,6 +299,8 @@ class Assignment:
     files: tuple[FileRef, ...]
     allow_scripts: bool = False
     remap: dict[str, str] = field(default_factory=dict)
+    persistent: bool = True
+    persistent_data: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -305,6 +311,8 @@ class Assignment:
             "files": [asdict(f) for f in self.files],
             "allow_scripts": self.allow_scripts,
             "remap": dict(self.remap),
+            "persistent": self.persistent,
+            "persistent_data": self.persistent_data,
         }
 
     @classmethod
@@ -317,4 +325,6 @@ class Assignment:
             files=tuple(FileRef.from_json(f) for f in data["files"]),
             allow_scripts=bool(data.get("allow_scripts", False)),
             remap=_remap(dict(data.get("remap") or {}), {f["path"] for f in data["files"]}),
+            persistent=bool(data.get("persistent", True)),
+            persistent_data=bool(data.get("persistent_data", False)),
         )

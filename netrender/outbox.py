@@ -201,22 +201,26 @@ class Outbox:
                 path.unlink(missing_ok=True)
 
 
-def send(conn: Connection, item: Item, slave_id: str) -> None:
-    """Make the one request that delivers ``item``, as slave ``slave_id``."""
+def send(conn: Connection, item: Item, slave_id: str, *, next_chunk: bool = False) -> Any:
+    """Make the one request that delivers ``item``, as slave ``slave_id``; return the master's answer.
+
+    ``next_chunk`` asks, with a result, for the slave's next chunk in the answer (its ``work``).
+    """
     frame = f"/api/jobs/{item.job_id}/frames/{item.frame}"
     if item.kind == "release":
-        conn.post(f"/api/slaves/{slave_id}/release", {"job_id": item.job_id, "frames": list(item.frames)})
-    elif item.kind == "error":
-        conn.post(f"{frame}/error", {"slave": slave_id, "message": item.fields["message"]})
-    elif item.payload is None:
+        return conn.post(f"/api/slaves/{slave_id}/release", {"job_id": item.job_id, "frames": list(item.frames)})
+    if item.kind == "error":
+        return conn.post(f"{frame}/error", {"slave": slave_id, "message": item.fields["message"]})
+    if item.payload is None:
         raise ValueError(f"the {item} has no file to send")
-    elif item.kind == "log":
-        conn.put_file(f"{frame}/log", item.payload)
-    elif item.kind == "result":
+    if item.kind == "log":
+        return conn.put_file(f"{frame}/log", item.payload)
+    if item.kind == "result":
         params = {"slave": slave_id, "render_time": f"{float(item.fields['render_time']):.3f}"}
-        conn.put_file(f"{frame}/result", item.payload, params=params)
-    else:
-        conn.put_file(f"{frame}/thumbnail", item.payload, params={"slave": slave_id})
+        if next_chunk:
+            params["next"] = "1"
+        return conn.put_file(f"{frame}/result", item.payload, params=params)
+    return conn.put_file(f"{frame}/thumbnail", item.payload, params={"slave": slave_id})
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -32,7 +32,6 @@ A farm runs for days, so a fault costs at most the frame in flight:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -42,6 +41,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,12 +49,15 @@ from typing import Any, Literal, TypeVar
 
 from . import blender, outbox
 from .blobs import BlobStore
-from .connection import Access, Connection
+from .connection import CONNECT_TIMEOUT, READ_TIMEOUT, Access, Connection
+from .courier import Courier
 from .discovery import Follower
 from .errors import ApiError, InvalidConfig, MasterUnreachable
 from .model import Assignment
 from .outbox import Outbox
+from .rendering import ChunkRendering, ChunkReport
 from .retry import SLAVE_BACKOFF, Attempts, Backoff
+from .session import BlenderSession, Sessions, SessionSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,6 +82,11 @@ class SlaveConfig:
     allow_scripts: bool = False  # let a job's own auto-run scripts run, if the job allows them too
     on_stop: StopMode = "requeue"  # a stop kills the render and requeues ("finish": lets it end, once)
     retry: Backoff = SLAVE_BACKOFF  # the waits while the master cannot be reached
+    persistent: bool = True  # keep one Blender open per job (when the job allows it); off: one per chunk
+    session_frames: int | None = None  # start that Blender afresh after this many frames (None: never)
+    # Seconds an idle slave's work request waits on the master for work (0: ask every idle_wait). Work that
+    # appears is handed out at once whatever this is; a longer wait only delays a stop, which cannot cut it.
+    long_poll: float = 3.0
 
 
 def machine_facts() -> dict[str, Any]:
@@ -98,17 +106,7 @@ def machine_facts() -> dict[str, Any]:
     return facts
 
 
-@dataclass
-class ChunkReport:
-    """What one render gave: the frames rendered (now in the outbox), those that failed."""
-
-    job_id: int
-    done: list[int]
-    failed: list[int]
-    cancelled: bool
-
-
-class Slave:
+class Slave(ChunkRendering):
     def __init__(
         self,
         config: SlaveConfig,
@@ -120,10 +118,14 @@ class Slave:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         random: Callable[[], float] = _random.random,
+        sessions: Sessions | None = None,
     ) -> None:
         """``clock``, ``sleep`` and ``random`` drive :meth:`run`'s waits; tests pass fakes.
 
         The default ``sleep`` wakes up early when :meth:`stop` is called.
+        Jobs render in one persistent Blender each (``sessions``) when the
+        config and the job allow it; a slave given its own ``run_blender`` (a
+        test's fake) renders a Blender per chunk unless given ``sessions`` too.
         """
         if config.on_stop not in STOP_MODES:
             raise InvalidConfig(f"on_stop must be one of {', '.join(STOP_MODES)}, not {config.on_stop!r}")
@@ -142,6 +144,18 @@ class Slave:
         self.sleep = sleep or self._nap
         self.failures = Attempts(config.retry, random)
         self._wake = threading.Event()
+        self.persistent = config.persistent and (sessions is not None or run_blender is blender.run)
+        self.sessions = sessions or Sessions(max_frames=config.session_frames, factory=self._session)
+        # Chunks the master handed out with a result's answer, rendered before asking again.
+        self.ahead: deque[Assignment] = deque()
+        self._ahead_lock = threading.Lock()
+        self._idle_delay: float | None = None  # how long to wait after an empty ask (None: idle_wait)
+        self.courier: Courier | None = None  # delivers in the background while run() runs
+        self.banners: dict[int, str] = {}
+
+    def _session(self, spec: SessionSpec, log_path: Path) -> BlenderSession:
+        echo = (lambda line: print(line, end="", flush=True)) if self.config.console_log else (lambda line: None)
+        return BlenderSession(spec, log_path, on_line=echo)
 
     @property
     def folder(self) -> Path:
@@ -189,18 +203,44 @@ class Slave:
         An outbox the master cannot take now raises (:class:`MasterUnreachable`),
         and no new work is asked for: results come first.
         """
-        self.deliver()
+        if self.courier is None:
+            self.deliver()
         if self.stopping.is_set():
             return False
-        work = self._as_registered(lambda slave_id: self.conn.post(f"/api/slaves/{slave_id}/work"))["work"]
-        if not work:
+        work = self._next_work()
+        if work is None:
+            self.sessions.close()  # idle: give the open Blender's memory back
             return False
-        self.reports.append(self.render(Assignment.from_json(work)))
+        self.reports.append(self.render(work))
+        if self.courier is not None:
+            self.courier.kick()
+            return True
         try:
             self.deliver()
         except (MasterUnreachable, ApiError) as exc:  # kept: the next round sends it
             self.on_status(f"{len(self.outbox)} item(s) kept in the outbox for now: {exc}")
         return True
+
+    def _next_work(self) -> Assignment | None:
+        """The chunk handed out ahead, or the master's answer to a work request.
+
+        With a courier running the request waits on the master up to
+        ``config.long_poll`` seconds, so work that appears starts at once.
+        """
+        with self._ahead_lock:
+            if self.ahead:
+                return self.ahead.popleft()
+        wait = self.config.long_poll if self.courier is not None else 0.0
+        kwargs: dict[str, Any] = {}
+        if wait > 0:
+            kwargs = {"params": {"wait": f"{wait:g}"}, "timeout": (CONNECT_TIMEOUT, wait + READ_TIMEOUT)}
+        asked = time.monotonic()
+        answer = self._as_registered(lambda slave_id: self.conn.post(f"/api/slaves/{slave_id}/work", **kwargs))
+        # Ask again at once only after a real wait: a master that answers an empty hand at once
+        # (busy, or older than long polls) is asked again after the idle wait, not in a busy loop.
+        waited = wait > 0 and time.monotonic() - asked >= wait / 2
+        self._idle_delay = float(answer["retry_after"]) if "retry_after" in answer else (0.0 if waited else None)
+        return Assignment.from_json(answer["work"]) if answer["work"] else None
 
     def deliver(self) -> int:
         """Send what the outbox holds, oldest first; return how many items left it.
@@ -217,9 +257,17 @@ class Slave:
         A thumbnail is a nicety: its frame is delivered already and the master
         can make one from the EXR, so whatever stops it only warrants a warning
         and never holds up the frames behind it.
+
+        A result sent in the background while no chunk waits ahead asks for
+        the next chunk in the same answer: the render loop finds it there
+        when its chunk ends, so it neither waits nor sends a request of its own.
         """
+        ahead = item.kind == "result" and self._wants_ahead()
         try:
-            self._as_registered(lambda slave_id: outbox.send(self.conn, item, slave_id))
+            answer = self._as_registered(lambda slave_id: outbox.send(self.conn, item, slave_id, next_chunk=ahead))
+            if ahead and isinstance(answer, dict) and answer.get("work"):
+                with self._ahead_lock:
+                    self.ahead.append(Assignment.from_json(answer["work"]))
         except (ApiError, MasterUnreachable) as exc:
             if item.kind != "thumbnail":
                 raise
@@ -248,16 +296,32 @@ class Slave:
             log.exception("slave round failed")
             return self._failed(now)
         self.failures.succeeded()
-        return 0.0 if busy else idle_wait
+        if busy:
+            return 0.0
+        return idle_wait if self._idle_delay is None else self._idle_delay
 
     def run(self, idle_wait: float = 1.0) -> None:
-        """Loop until :meth:`stop`; wait between empty asks and after failures, never while work flows."""
+        """Loop until :meth:`stop`; wait between empty asks and after failures, never while work flows.
+
+        Results go up in the background (:class:`~netrender.courier.Courier`)
+        while the next frame renders.
+        """
+        self.courier = Courier(self.deliver, self.config.retry, on_status=self.on_status, clock=self.clock)
+        self.courier.start()
         try:
             while not self._finished():
+                if self.stopping.is_set() and self.courier is not None:
+                    self._hand_over_delivery()
                 delay = self.step(self.clock(), idle_wait)
                 if delay > 0 and not self._finished():
                     self.sleep(delay)
         finally:
+            self._hand_over_delivery()
+            self.sessions.close()
+            try:  # what the courier had no time for, released frames above all
+                self.deliver()
+            except Exception as exc:  # noqa: BLE001 - it stays in the outbox, reported below
+                log.info("outbox not delivered at stop: %s", exc)
             if self.follower:
                 self.follower.stop()
             if self.config.clear_on_exit and self.id:
@@ -281,9 +345,32 @@ class Slave:
             self.aborting.set()
         self._wake.set()
 
+    def _hand_over_delivery(self) -> None:
+        """Stopping: chunks held ahead go back, and the loop itself delivers what is left, with its backoff."""
+        self._give_back_ahead()
+        if self.courier is not None:
+            self.courier.stop()
+            self.courier = None
+
     def _finished(self) -> bool:
         """The loop ends on an abort, or once stopping with nothing left to deliver."""
         return self.aborting.is_set() or (self.stopping.is_set() and not len(self.outbox))
+
+    def _wants_ahead(self) -> bool:
+        """Whether a result sent now should bring the next chunk: in the background, with none waiting."""
+        if self.courier is None or self.stopping.is_set():
+            return False
+        with self._ahead_lock:
+            return not self.ahead
+
+    def _give_back_ahead(self) -> None:
+        """A stopping slave will not render the chunks it holds ahead: they go back to the queue."""
+        with self._ahead_lock:
+            chunks, self.ahead = list(self.ahead), deque()
+        for work in chunks:
+            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
+        if chunks and self.courier is not None:
+            self.courier.kick()
 
     def _failed(self, now: float) -> float:
         """The wait after one more failure in a row; the slave never gives up, so at worst the cap."""
@@ -303,119 +390,3 @@ class Slave:
                 raise
         self.on_status("the master does not know this slave any more: registering again")
         return request(self.register())
-
-    # -- one chunk -------------------------------------------------------------
-
-    def fetch(self, work: Assignment) -> Path:
-        """Lay the job's files out under ``job_<id>/files``; return the main .blend's path."""
-        root = self.folder / f"job_{work.job_id}" / "files"
-        for ref in work.files:
-            if not self.cache.has(ref.sha256):
-                self.on_status(f"downloading {ref.path}")
-                self.conn.download(f"/api/files/{ref.sha256}", self.cache.path(ref.sha256), expect_sha256=ref.sha256)
-            dest = root / ref.path
-            if not dest.is_file() or dest.stat().st_size != ref.size:
-                self.cache.link(ref.sha256, dest)
-        return root / work.blend
-
-    def render(self, work: Assignment) -> ChunkReport:
-        """Render a chunk and put what it gave into the outbox; its frames are released if it cannot run."""
-        job_dir = self.folder / f"job_{work.job_id}"
-        output = job_dir / "output"
-        log_path = job_dir / "logs" / f"{work.frames[0]:06d}.log"
-        try:
-            result = self._run_blender(work, output, log_path)
-        except Exception:  # the frames are dispatched to us: give them back, or they wait for the lost timeout
-            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
-            raise
-        report = ChunkReport(work.job_id, [], [], result.cancelled)
-        if result.cancelled and self.aborting.is_set():
-            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
-            self.on_status(f"stopped; frames {_span(work.frames)} of job {work.job_id} go back to the queue")
-        elif result.cancelled:
-            self.on_status(f"the master took frames {_span(work.frames)} of job {work.job_id} back "
-                           "(cancelled, or handed to another slave); Blender stopped")
-        else:
-            self._enqueue(work, result, output, log_path, report)
-        return report
-
-    def _run_blender(self, work: Assignment, output: Path, log_path: Path) -> blender.RunResult:
-        blend_path = self.fetch(work)
-        job_dir = output.parent
-        shutil.rmtree(output, ignore_errors=True)
-        output.mkdir(parents=True)
-        argv = blender.render_argv(
-            self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames,
-            thumbnails=self.config.thumbnails, allow_scripts=self.config.allow_scripts and work.allow_scripts,
-            remap=bool(work.remap),
-        )
-        env: dict[str, str] = {}
-        if work.remap:  # dependencies from outside the .blend's folder: tell Blender where they are now
-            plan = job_dir / "remap.json"
-            plan.write_text(json.dumps({"root": str(job_dir / "files"), "remap": work.remap}), encoding="utf-8")
-            env["NETRENDER_REMAP"] = str(plan)
-        self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
-        return self.run_blender(
-            argv, log_path, should_stop=self._stop_check(work), env=env,
-            on_line=(lambda line: print(line, end="")) if self.config.console_log else (lambda line: None),
-        )
-
-    def _enqueue(self, work: Assignment, result: blender.RunResult, output: Path, log_path: Path,
-                 report: ChunkReport) -> None:
-        """Each frame's log, then its EXR (and thumbnail) or its error, into the outbox in that order."""
-        per_frame = result.seconds / len(work.frames)
-        rendered = result.returncode == 0 and result.error is None
-        for frame in work.frames:
-            if log_path.is_file():  # one log per chunk, copied for each frame: the next chunk may reuse its name
-                self.outbox.put("log", work.job_id, (frame,), payload=log_path, copy=True, slave_id=self.id)
-            path = blender.frame_file(output, frame)
-            if rendered and path.is_file():
-                self.outbox.put("result", work.job_id, (frame,), payload=path,
-                                fields={"render_time": per_frame}, slave_id=self.id)
-                report.done.append(frame)
-                thumbnail = blender.thumbnail_file(output, frame)
-                if thumbnail.is_file():  # after its frame: the master takes it only for a finished frame
-                    self.outbox.put("thumbnail", work.job_id, (frame,), payload=thumbnail, slave_id=self.id)
-            else:
-                self.outbox.put("error", work.job_id, (frame,), fields={"message": _failure(result, frame)},
-                                slave_id=self.id)
-                report.failed.append(frame)
-
-    def _stop_check(self, work: Assignment) -> Callable[[], bool]:
-        """Heartbeat the master at most every ``config.heartbeat`` s; it says when to stop.
-
-        A master that cannot be reached does not stop the render: its result
-        waits in the outbox. One that forgot this slave gets a new registration.
-        """
-        last = [0.0]
-
-        def should_stop() -> bool:
-            if self.aborting.is_set():
-                return True
-            now = time.monotonic()
-            if now - last[0] < self.config.heartbeat:
-                return False
-            last[0] = now
-            payload = {"job_id": work.job_id, "frames": list(work.frames)}
-            try:
-                answer = self._as_registered(
-                    lambda slave_id: self.conn.post(f"/api/slaves/{slave_id}/heartbeat", payload)
-                )
-            except (MasterUnreachable, ApiError) as exc:
-                log.warning("heartbeat failed: %s", exc)
-                return False
-            return bool(answer.get("stop"))
-
-        return should_stop
-
-
-def _failure(result: blender.RunResult, frame: int) -> str:
-    if result.error:
-        return result.error
-    if result.returncode != 0:
-        return f"Blender exited with code {result.returncode} before frame {frame} was saved"
-    return f"Blender exited without saving frame {frame}"
-
-
-def _span(frames: tuple[int, ...]) -> str:
-    return str(frames[0]) if len(frames) == 1 else f"{frames[0]}-{frames[-1]}"

@@ -23,6 +23,7 @@ rendered more than once, and the wall time.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -176,7 +177,15 @@ def test_nothing_is_lost_when_slaves_die_the_network_fails_and_the_master_restar
         # The master, hearing nothing from the slave, takes its frames back; the slave renders on, and
         # what it rendered waits on its side until the link is back.
         wait_until(lambda: not held_by(conn, ids["cut"]), LOST_TIMEOUT + 15, "the cut-off slave's frames back")
-        wait_until(lambda: not blenders_under(procs["cut"].pid), 60, "the cut-off slave's Blender to end")
+        # Its Blender stays open for the job; the chunk is over once each of its frames waits in the outbox.
+        cut_outbox = farm.slave_path("cut") / "outbox"
+
+        def chunk_rendered() -> bool:
+            kinds = [json.loads(r.read_text()) for r in cut_outbox.glob("*.json") if not r.name.startswith(".")]
+            waiting = {f for k in kinds if k["kind"] in ("result", "error") for f in k["frames"]}
+            return set(cut["frames"]) <= waiting
+
+        wait_until(chunk_rendered, 60, "the cut-off slave to render its chunk")
         link.mend()
         say(f"cut slave cut off while it held frames {cut['frames']}; the master requeued them, the link was "
             f"mended {time.monotonic() - cut_at:.1f} s later")

@@ -22,6 +22,7 @@ from netrender.demo import free_port, wait_for_master
 from netrender.deps import DependencyError
 from netrender.master import MasterServer
 from netrender.samples import build_scene
+from netrender.session import BlenderSession, Sessions
 from netrender.slave import Slave, SlaveConfig
 
 pytestmark = pytest.mark.blender
@@ -107,12 +108,16 @@ def test_a_corrupt_blend_fails_with_the_log_while_other_jobs_render(
     assert_same_frames(client.download(good["id"], tmp_path / "good"), {n: sample_reference[n] for n in (3, 4)})
 
 
-def test_cancelling_a_job_stops_blender_within_two_seconds(tmp_path: Path, live_master: MasterServer) -> None:
+@pytest.mark.parametrize("persistent", [False, True], ids=["blender-per-chunk", "blender-per-job"])
+def test_cancelling_a_job_stops_blender_within_two_seconds(
+    tmp_path: Path, live_master: MasterServer, persistent: bool
+) -> None:
     slow = build_scene(tmp_path / "slow" / "slow.blend", frames=1, size="640x360", samples=100000)
     client = Client(live_master.url)
     job_id = client.submit(slow, JobOptions(frames=[1])).job["id"]
     lines: list[str] = []
-    slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave", threads=1))
+    config = SlaveConfig(master=live_master.url, path=tmp_path / "slave", threads=1, persistent=persistent)
+    slave = Slave(config, sessions=Sessions(factory=lambda spec, log: BlenderSession(spec, log, on_line=lines.append)))
     original = slave.run_blender
     slave.run_blender = lambda argv, log, **kw: original(argv, log, **{**kw, "on_line": lines.append})
     worker = threading.Thread(target=slave.run_once)

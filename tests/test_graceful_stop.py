@@ -234,7 +234,7 @@ def slave_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byt
     def start(url: str, *options: str) -> subprocess.Popen[bytes]:
         env = {**os.environ, "FAKE_BLENDER_MARKS": str(marks), "FAKE_BLENDER_EXR": EXR_BYTES.hex()}
         proc = subprocess.Popen([sys.executable, "-m", "netrender", "slave", "--master", url, "--path",
-                                 str(tmp_path / "slave"), "--blender", str(script), *options],
+                                 str(tmp_path / "slave"), "--blender", str(script), "--no-persistent", *options],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(proc)
         deadline = time.monotonic() + 30

@@ -11,7 +11,8 @@ import pytest
 CORE = ["netrender", "netrender.master", "netrender.slave", "netrender.client", "netrender.balancing",
         "netrender.farm", "netrender.store", "netrender.api", "netrender.cli", "netrender.demo",
         "netrender.deps", "netrender.blender", "netrender.samples", "netrender.web",
-        "netrender.thumbnail", "netrender.dispatch", "netrender.store"]
+        "netrender.thumbnail", "netrender.dispatch", "netrender.store", "netrender.session",
+        "netrender.session_io", "netrender.rendering", "netrender.courier", "netrender.store.tally"]
 
 # A finder that makes any bpy import fail loudly, then a check that none was even attempted.
 PROBE = """

@@ -149,3 +149,21 @@ def test_closing_the_master_ends_the_waits(app: Flask, client: FlaskClient) -> N
         farm_of(app).closing = True
         farm_of(app).work_ready.notify_all()
     assert waiter.result()[1]["work"] is None
+
+
+def test_at_a_jobs_end_a_busy_slave_gets_no_chunk_ahead(client: FlaskClient) -> None:
+    """Fewer frames queued than live slaves: a slave still holding frames is not handed one more to wait."""
+    job = submit(client, [1, 2, 3, 4])["id"]
+    a, _, _ = register(client, "a"), register(client, "b"), register(client, "c")
+    assert client.post(f"/api/slaves/{a}/work").json["work"]["frames"] == [1]
+    assert client.post(f"/api/slaves/{a}/work").json["work"]["frames"] == [2]
+    assert deliver_next(client, job, 1, a)["work"] is None  # 2 queued, 3 live slaves, and it renders frame 2
+    assert deliver_next(client, job, 2, a)["work"]["frames"] == [3]  # it holds nothing now: no one waits on it
+
+
+def test_with_frames_to_spare_a_busy_slave_gets_its_next_chunk_ahead(client: FlaskClient) -> None:
+    job = submit(client, [1, 2, 3, 4])["id"]
+    a = register(client, "a")
+    client.post(f"/api/slaves/{a}/work")
+    client.post(f"/api/slaves/{a}/work")
+    assert deliver_next(client, job, 1, a)["work"]["frames"] == [3]  # 2 queued, 1 live slave

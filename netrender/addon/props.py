@@ -114,6 +114,15 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     priority: IntProperty(name="Priority", default=1, min=1, max=10)  # type: ignore[valid-type]
     chunks: IntProperty(name="Chunks", default=5, min=1, max=1000)  # type: ignore[valid-type]
     save_before_job: BoolProperty(name="Save Before Job", default=True)  # type: ignore[valid-type]
+    persistent: BoolProperty(  # type: ignore[valid-type]
+        name="Keep Blender Open", default=True,
+        description="Slaves load the file once and render frame after frame in one Blender; "
+                    "off: a new Blender for every chunk",
+    )
+    persistent_data: BoolProperty(  # type: ignore[valid-type]
+        name="Persistent Data", default=False,
+        description="Cycles keeps scene data between frames in the open Blender (faster for heavy scenes)",
+    )
     job_id: IntProperty(name="Job", default=0, description="The current job on the master")  # type: ignore[valid-type]
     # Lists shown by the client panels
     slaves: CollectionProperty(type=NetRenderSlaveItem)  # type: ignore[valid-type]
@@ -169,7 +178,8 @@ def job_options(scene: Any, frames: list[int]) -> JobOptions:
     s = settings(scene)
     name = "" if s.job_name in ("", "[default]") else s.job_name
     return JobOptions(frames=frames, name=name, category=s.job_category, tags=split_tags(s.job_tags),
-                      priority=s.priority, chunks=s.chunks, engine=s.job_render_engine)
+                      priority=s.priority, chunks=s.chunks, engine=s.job_render_engine,
+                      persistent=s.persistent, persistent_data=s.persistent_data)
 
 
 def animation_frames(scene: Any) -> list[int]:

@@ -95,6 +95,10 @@ class NETRENDER_PT_job(_NetRenderPanel):
         col.prop(s, "job_render_engine")
         col.prop(s, "priority")
         col.prop(s, "chunks")
+        col.prop(s, "persistent")
+        sub = col.column()
+        sub.active = s.persistent
+        sub.prop(s, "persistent_data")
         col.prop(s, "save_before_job")
         if s.job_id:
             col.label(text=f"Current job: {s.job_id}")

@@ -70,10 +70,11 @@ class JobRows:
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO jobs (name, category, tags, priority, chunks, engine, blend, control,"
-                " submitted_at, allow_scripts, remap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " submitted_at, allow_scripts, remap, persistent, persistent_data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.name, spec.category, json.dumps(list(spec.tags)), spec.priority, spec.chunks,
                  spec.engine, spec.blend, _ACTIVE, now, int(spec.allow_scripts),
-                 json.dumps(spec.remap)),
+                 json.dumps(spec.remap), int(spec.persistent), int(spec.persistent_data)),
             )
             job_id = int(cur.lastrowid or 0)
             db.executemany(
@@ -128,6 +129,7 @@ class JobRows:
             category=row["category"], tags=tuple(json.loads(row["tags"])),
             priority=row["priority"], chunks=row["chunks"], engine=row["engine"],
             allow_scripts=bool(row["allow_scripts"]), remap=json.loads(row["remap"]),
+            persistent=bool(row["persistent"]), persistent_data=bool(row["persistent_data"]),
         )
         return Job(
             id=row["id"], spec=spec, control=JobControl(row["control"]),

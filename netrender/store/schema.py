@@ -73,6 +73,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN allow_scripts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN remap TEXT NOT NULL DEFAULT '{}';
     """,
+    # 5: a job says whether slaves keep one Blender open for it, and whether Cycles keeps its data
+    """
+    ALTER TABLE jobs ADD COLUMN persistent INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN persistent_data INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -93,6 +93,10 @@ class Tally:
     def get(self, job_id: int) -> JobTally | None:
         return self.jobs.get(job_id)
 
+    def holds(self, slave_id: str) -> bool:
+        """Whether the slave holds a frame of some job."""
+        return any(slave_id in self.jobs[job_id].holders for job_id in self.open)
+
     def holders(self) -> set[str]:
         """Every slave holding a frame of some job."""
         return {slave_id for job_id in self.open for slave_id in self.jobs[job_id].holders}

@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A slave's chunks rendered: in the job's open Blender frame by frame, or in a Blender of their own.
+
+:class:`ChunkRendering` is the part of :class:`~netrender.slave.Slave` that
+turns one chunk into outbox items. With a persistent Blender
+(:mod:`netrender.session`) each frame goes into the outbox as soon as it is
+saved, and the courier uploads it while the next one renders; with one Blender
+per chunk (:func:`netrender.blender.run`) the chunk's frames go in together at
+its end. Either way a heartbeat every ``config.heartbeat`` seconds tells
+whether the master still wants the frames, and a stopping slave releases what
+it will not render.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from . import blender
+from .blobs import BlobStore
+from .connection import Connection
+from .errors import ApiError, MasterUnreachable
+from .model import Assignment
+from .outbox import Outbox
+from .session import Sessions, SessionSpec
+
+if TYPE_CHECKING:
+    from .courier import Courier
+    from .slave import SlaveConfig
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class ChunkReport:
+    """What one render gave: the frames rendered (now in the outbox), those that failed."""
+
+    job_id: int
+    done: list[int]
+    failed: list[int]
+    cancelled: bool
+
+
+class ChunkRendering:
+    """Rendering one chunk, for :class:`~netrender.slave.Slave`, which provides what is declared here."""
+
+    config: SlaveConfig
+    conn: Connection
+    cache: BlobStore
+    outbox: Outbox
+    sessions: Sessions
+    persistent: bool
+    courier: Courier | None
+    aborting: threading.Event
+    id: str | None
+    run_blender: Callable[..., blender.RunResult]
+    banners: dict[int, str]  # job id -> the version line its open Blender printed when it started
+    on_status: Callable[[str], None]
+
+    @property
+    def folder(self) -> Path:
+        raise NotImplementedError
+
+    def _as_registered(self, request: Callable[[str], T]) -> T:
+        raise NotImplementedError
+
+    def fetch(self, work: Assignment) -> Path:
+        """Lay the job's files out under ``job_<id>/files``; return the main .blend's path."""
+        root = self.folder / f"job_{work.job_id}" / "files"
+        for ref in work.files:
+            if not self.cache.has(ref.sha256):
+                self.on_status(f"downloading {ref.path}")
+                self.conn.download(f"/api/files/{ref.sha256}", self.cache.path(ref.sha256), expect_sha256=ref.sha256)
+            dest = root / ref.path
+            if not dest.is_file() or dest.stat().st_size != ref.size:
+                self.cache.link(ref.sha256, dest)
+        return root / work.blend
+
+    def render(self, work: Assignment) -> ChunkReport:
+        """Render a chunk and put what it gave into the outbox; its frames are released if it cannot run."""
+        if self.persistent and work.persistent:
+            return self._render_in_session(work)
+        job_dir = self.folder / f"job_{work.job_id}"
+        output = job_dir / "output"
+        log_path = job_dir / "logs" / f"{work.frames[0]:06d}.log"
+        try:
+            result = self._run_blender(work, output, log_path)
+        except Exception:  # the frames are dispatched to us: give them back, or they wait for the lost timeout
+            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
+            raise
+        report = ChunkReport(work.job_id, [], [], result.cancelled)
+        if result.cancelled:
+            self._cancelled(work, work.frames)
+        else:
+            self._enqueue(work, result, output, log_path, report)
+        return report
+
+    def _render_in_session(self, work: Assignment) -> ChunkReport:
+        """Render a chunk frame by frame in the job's open Blender; each frame goes out as it is done."""
+        job_dir = self.folder / f"job_{work.job_id}"
+        try:
+            spec = SessionSpec(
+                work.job_id, self.config.blender, self.fetch(work), job_dir / "output", work.engine,
+                self.config.threads, allow_scripts=self.config.allow_scripts and work.allow_scripts,
+                remap=bool(work.remap), env=self._remap_env(work, job_dir), thumbnails=self.config.thumbnails,
+                persistent_data=work.persistent_data,
+            )
+        except Exception:
+            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
+            raise
+        report = ChunkReport(work.job_id, [], [], False)
+        should_stop = self._stop_check(work)
+        for i, frame in enumerate(work.frames):
+            self.on_status(f"rendering job {work.job_id} frames {frame}")
+            outcome = self.sessions.render(spec, job_dir / "logs" / "blender.log", frame, should_stop)
+            if outcome.cancelled:
+                report.cancelled = True
+                self._cancelled(work, work.frames[i:])
+                break
+            log_path = job_dir / "logs" / f"{frame:06d}.log"
+            log_path.write_text(_frame_log(work.job_id, frame, outcome.log, self.banners), encoding="utf-8")
+            self.outbox.put("log", work.job_id, (frame,), payload=log_path, slave_id=self.id)
+            if outcome.path is not None and outcome.path.is_file():
+                self.outbox.put("result", work.job_id, (frame,), payload=outcome.path,
+                                fields={"render_time": outcome.seconds}, slave_id=self.id)
+                report.done.append(frame)
+                thumbnail = blender.thumbnail_file(spec.output_dir, frame)
+                if thumbnail.is_file():
+                    self.outbox.put("thumbnail", work.job_id, (frame,), payload=thumbnail, slave_id=self.id)
+            else:
+                message = outcome.error or f"Blender did not save frame {frame}"
+                self.outbox.put("error", work.job_id, (frame,), fields={"message": message}, slave_id=self.id)
+                report.failed.append(frame)
+            if self.courier is not None:
+                self.courier.kick()  # its upload overlaps the next frame's render
+        return report
+
+    def _cancelled(self, work: Assignment, frames: tuple[int, ...]) -> None:
+        if self.aborting.is_set():
+            self.outbox.put("release", work.job_id, frames, slave_id=self.id)
+            self.on_status(f"stopped; frames {_span(frames)} of job {work.job_id} go back to the queue")
+        else:
+            self.on_status(f"the master took frames {_span(frames)} of job {work.job_id} back "
+                           "(cancelled, or handed to another slave); Blender stopped")
+
+    def _remap_env(self, work: Assignment, job_dir: Path) -> dict[str, str]:
+        """Dependencies from outside the .blend's folder: tell Blender where they are now."""
+        if not work.remap:
+            return {}
+        plan = job_dir / "remap.json"
+        plan.write_text(json.dumps({"root": str(job_dir / "files"), "remap": work.remap}), encoding="utf-8")
+        return {"NETRENDER_REMAP": str(plan)}
+
+    def _run_blender(self, work: Assignment, output: Path, log_path: Path) -> blender.RunResult:
+        blend_path = self.fetch(work)
+        job_dir = output.parent
+        shutil.rmtree(output, ignore_errors=True)
+        output.mkdir(parents=True)
+        argv = blender.render_argv(
+            self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames,
+            thumbnails=self.config.thumbnails, allow_scripts=self.config.allow_scripts and work.allow_scripts,
+            remap=bool(work.remap),
+        )
+        env = self._remap_env(work, job_dir)
+        self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
+        return self.run_blender(
+            argv, log_path, should_stop=self._stop_check(work), env=env,
+            on_line=(lambda line: print(line, end="")) if self.config.console_log else (lambda line: None),
+        )
+
+    def _enqueue(self, work: Assignment, result: blender.RunResult, output: Path, log_path: Path,
+                 report: ChunkReport) -> None:
+        """Each frame's log, then its EXR (and thumbnail) or its error, into the outbox in that order."""
+        per_frame = result.seconds / len(work.frames)
+        rendered = result.returncode == 0 and result.error is None
+        for frame in work.frames:
+            if log_path.is_file():  # one log per chunk, copied for each frame: the next chunk may reuse its name
+                self.outbox.put("log", work.job_id, (frame,), payload=log_path, copy=True, slave_id=self.id)
+            path = blender.frame_file(output, frame)
+            if rendered and path.is_file():
+                self.outbox.put("result", work.job_id, (frame,), payload=path,
+                                fields={"render_time": per_frame}, slave_id=self.id)
+                report.done.append(frame)
+                thumbnail = blender.thumbnail_file(output, frame)
+                if thumbnail.is_file():  # after its frame: the master takes it only for a finished frame
+                    self.outbox.put("thumbnail", work.job_id, (frame,), payload=thumbnail, slave_id=self.id)
+            else:
+                self.outbox.put("error", work.job_id, (frame,), fields={"message": _failure(result, frame)},
+                                slave_id=self.id)
+                report.failed.append(frame)
+
+    def _stop_check(self, work: Assignment) -> Callable[[], bool]:
+        """Heartbeat the master at most every ``config.heartbeat`` s; it says when to stop.
+
+        A master that cannot be reached does not stop the render: its result
+        waits in the outbox. One that forgot this slave gets a new registration.
+        """
+        last = [0.0]
+
+        def should_stop() -> bool:
+            if self.aborting.is_set():
+                return True
+            now = time.monotonic()
+            if now - last[0] < self.config.heartbeat:
+                return False
+            last[0] = now
+            payload = {"job_id": work.job_id, "frames": list(work.frames)}
+            try:
+                answer = self._as_registered(
+                    lambda slave_id: self.conn.post(f"/api/slaves/{slave_id}/heartbeat", payload)
+                )
+            except (MasterUnreachable, ApiError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+                return False
+            return bool(answer.get("stop"))
+
+        return should_stop
+
+
+def _failure(result: blender.RunResult, frame: int) -> str:
+    if result.error:
+        return result.error
+    if result.returncode != 0:
+        return f"Blender exited with code {result.returncode} before frame {frame} was saved"
+    return f"Blender exited without saving frame {frame}"
+
+
+def _frame_log(job_id: int, frame: int, lines: list[str], banners: dict[int, str]) -> str:
+    """One frame's log: what Blender printed for it, after a line saying which Blender that was.
+
+    Blender prints its version once, when it starts, so only the first frame
+    of a session has it among its own lines; the others get it repeated here.
+    """
+    banner = next((line for line in lines if line.startswith("Blender ")), None)
+    if banner is not None:
+        banners[job_id] = banner.strip()
+    head = f"netrender: frame {frame} of job {job_id}, rendered in the Blender kept open for the job"
+    head += f" ({banners[job_id]})" if job_id in banners else ""
+    return head + "\n" + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _span(frames: tuple[int, ...]) -> str:
+    return str(frames[0]) if len(frames) == 1 else f"{frames[0]}-{frames[-1]}"
