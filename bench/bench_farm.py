@@ -5,9 +5,14 @@ For each scene (Cycles, 480x270, samples set so a frame takes about 0.75 s and
 about 0.3 s at two threads on this machine) the script times:
 
 - **local**: ``blender -b scene.blend -a -t 2``, the file loaded once;
+- **side by side**: two ``blender -b -a -t 1``, each on half the frames at
+  once, which is the farm's layout without the farm: what this machine allows
+  (these three alternate ``--rounds`` times and their medians are compared);
 - **farm, one Blender per job** (the default): a master and two slaves of one
   thread each, already running and idle, from the submit to the last frame
   stored on the master;
+- **farm, one Blender per job with persistent data** (Cycles keeps its scene
+  data between frames; pixel-identical, see ``tests/test_session.py``);
 - **farm, one Blender per chunk** (``persistent`` off for the job).
 
 Chunks are one frame, the client's default. The slaves run as threads of
@@ -18,7 +23,7 @@ slave and the start of that slave's next frame (median and p99), and the
 **time to first frame**: from the submit to the first frame stored, minus that
 frame's render time. Everything talks to 127.0.0.1 only.
 
-    .venv/bin/python bench/bench_farm.py [--frames 24] [--blender blender]
+    .venv/bin/python bench/bench_farm.py [--frames 24] [--rounds 3] [--blender blender]
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from netrender.samples import build_scene
 from netrender.session import BlenderSession, Sessions, SessionSpec
 from netrender.slave import Slave, SlaveConfig
 
-SCENES = {"0.75 s frames": 32, "0.3 s frames": 8}  # Cycles samples at 480x270
+SCENES = {"0.75 s frames": 12, "0.3 s frames": 3}  # Cycles samples at 480x270 giving those frame times here
 GOALS = {"0.75 s frames": 1.05, "0.3 s frames": 1.2}  # farm/local wall time, one Blender per job
 
 
@@ -97,19 +102,40 @@ def timed_slave(url: str, folder: Path, name: str, blender: str, persistent: boo
     return slave, timeline
 
 
+def spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f} s"
+
+
 def percentile(values: list[float], fraction: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * fraction))] if values else float("nan")
 
 
-def local_render(blender: str, blend: Path, out: Path) -> float:
+def local_argv(blender: str, blend: Path, out: Path, threads: int, first: int, last: int) -> list[str]:
+    return [blender, "-b", str(blend), "-noaudio", "-o", str(out / "######"), "-F", "OPEN_EXR_MULTILAYER",
+            "-x", "1", "-t", str(threads), "-s", str(first), "-e", str(last), "-a"]
+
+
+def local_render(blender: str, blend: Path, out: Path, frames: int) -> float:
+    """``blender -b -a -t 2``: the reference."""
     started = time.monotonic()
-    subprocess.run([blender, "-b", str(blend), "-noaudio", "-o", str(out / "######"), "-F", "OPEN_EXR_MULTILAYER",
-                    "-x", "1", "-t", "2", "-a"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(local_argv(blender, blend, out, 2, 1, frames), check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - started
 
 
-def farm_render(blend: Path, frames: int, folder: Path, blender: str, persistent: bool) -> dict[str, Any]:
+def side_by_side(blender: str, blend: Path, out: Path, frames: int) -> float:
+    """Two one-thread Blenders, each rendering half the frames at once: the farm's layout with no farm."""
+    started = time.monotonic()
+    half = frames // 2
+    procs = [subprocess.Popen(local_argv(blender, blend, out, 1, first, last), stdout=subprocess.DEVNULL)
+             for first, last in ((1, half), (half + 1, frames))]
+    for proc in procs:
+        proc.wait()
+    return time.monotonic() - started
+
+
+def farm_render(blend: Path, frames: int, folder: Path, blender: str, persistent: bool,
+                persistent_data: bool = False) -> dict[str, Any]:
     """Submit to an idle farm of two one-thread slaves; time the job and the slaves' renders."""
     server = MasterServer(MasterConfig(path=folder / "master", address="127.0.0.1", port=0))
     serving = threading.Thread(target=server.serve_forever, daemon=True)
@@ -123,26 +149,19 @@ def farm_render(blend: Path, frames: int, folder: Path, blender: str, persistent
         while len(client.conn.get("/api/slaves")["slaves"]) < 2:  # both slaves registered and idle
             time.sleep(0.05)
         time.sleep(0.5)
-        submitted = time.monotonic()
-        options = JobOptions(frames=list(range(1, frames + 1)), persistent=persistent)
+        submitted_wall = time.time()  # the master stamps frames with time.time() too
+        options = JobOptions(frames=list(range(1, frames + 1)), persistent=persistent,
+                             persistent_data=persistent_data)
         job_id = client.submit(blend, options).job["id"]
-        first: float | None = None
-        while True:
-            job = client.job(job_id)
-            now = time.monotonic()
-            if first is None and job["frame_count"]["done"]:
-                first = now
-            if job["status"] in ("finished", "failed"):
-                break
-            time.sleep(0.01)
-        wall = now - submitted
+        while (job := client.job(job_id))["status"] not in ("finished", "failed"):
+            time.sleep(0.1)  # the end is read from the master's own clock below, not from this poll
         done = [f for f in job["frames"] if f["status"] == "done"]
+        wall = max(f["finished_at"] for f in done) - submitted_wall
         earliest = min(done, key=lambda f: f["finished_at"])
-        assert first is not None
         return {
             "wall": wall, "status": job["status"],
             "gaps": [g for _, t in slaves for g in t.gaps()],
-            "first_frame": (first - submitted) - float(earliest["render_time"]),
+            "first_frame": (earliest["finished_at"] - submitted_wall) - float(earliest["render_time"]),
             "per_slave": [len(t.spans) for _, t in slaves],
         }
     finally:
@@ -158,6 +177,7 @@ def farm_render(blend: Path, frames: int, folder: Path, blender: str, persistent
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of local, side by side and farm")
     parser.add_argument("--blender", default="blender")
     parser.add_argument("--keep", type=Path, help="keep the scenes and renders in this folder")
     args = parser.parse_args()
@@ -172,21 +192,37 @@ def main() -> int:
         for label, samples in SCENES.items():
             scene = folder / label.split()[0] / "scene.blend"
             build_scene(scene, blender=args.blender, frames=args.frames, size="480x270", samples=samples)
-            local = local_render(args.blender, scene, scene.parent / "local")
-            persistent = farm_render(scene, args.frames, scene.parent / "farm-job", args.blender, True)
+            # This machine's speed drifts between runs (a shared VM): the three main figures are taken in
+            # alternation, --rounds times, and their medians compared.
+            locals_: list[float] = []
+            bares: list[float] = []
+            farms: list[dict[str, Any]] = []
+            for _ in range(args.rounds):
+                locals_.append(local_render(args.blender, scene, scene.parent / "local", args.frames))
+                bares.append(side_by_side(args.blender, scene, scene.parent / "side", args.frames))
+                farms.append(farm_render(scene, args.frames, scene.parent / f"farm-job-{len(farms)}", args.blender,
+                                         True))
+            local, bare = statistics.median(locals_), statistics.median(bares)
+            persistent = sorted(farms, key=lambda f: f["wall"])[len(farms) // 2]
+            data = farm_render(scene, args.frames, scene.parent / "farm-data", args.blender, True, True)
             per_chunk = farm_render(scene, args.frames, scene.parent / "farm-chunk", args.blender, False)
             ratio = persistent["wall"] / local
-            met &= ratio <= GOALS[label] and persistent["status"] == "finished"
+            met &= ratio <= GOALS[label] and all(f["status"] == "finished" for f in farms)
             gaps = persistent["gaps"]
-            print(f"\n{label} ({samples} samples): local {local:.2f} s ({local / args.frames:.2f} s a frame)")
+            print(f"\n{label} ({samples} samples): local {local:.2f} s ({local / args.frames:.2f} s a frame); medians "
+                  f"of {args.rounds} rounds: local {spread(locals_)}, side by side {spread(bares)}, farm "
+                  f"{spread([f['wall'] for f in farms])}")
+            print(f"  two 1-thread Blenders side by side, no farm: {bare:6.2f} s  ratio {bare / local:.3f}  "
+                  "(the floor for this layout on this machine)")
             print(f"  farm, one Blender per job:   {persistent['wall']:6.2f} s  ratio {ratio:.3f}  "
-                  f"(goal <= {GOALS[label]}: {'met' if ratio <= GOALS[label] else 'missed'}); frames per slave "
-                  f"{persistent['per_slave']}")
+                  f"(goal <= {GOALS[label]}: {'met' if ratio <= GOALS[label] else 'missed'}); "
+                  f"{persistent['wall'] / bare:.3f} of side by side; frames per slave {persistent['per_slave']}")
+            print(f"  farm, the same with persistent data: {data['wall']:6.2f} s  ratio {data['wall'] / local:.3f}")
             print(f"  farm, one Blender per chunk: {per_chunk['wall']:6.2f} s  ratio {per_chunk['wall'] / local:.3f}")
             print(f"  idle gap, result to next frame: median {statistics.median(gaps) * 1000:.1f} ms, "
                   f"p99 {percentile(gaps, 0.99) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms ({len(gaps)} gaps)")
-            print(f"  time to first frame (minus its render): one Blender per job "
-                  f"{persistent['first_frame']:.2f} s, per chunk {per_chunk['first_frame']:.2f} s")
+            print(f"  time to first frame, minus its render: {persistent['first_frame']:.2f} s (upload, download, "
+                  "Blender's start and the file's load)")
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
