@@ -20,6 +20,7 @@ def test_the_engine_and_every_setting_of_each_mode(tmp_path: Path) -> None:
     found = run_script(tmp_path, "settings.py")
     assert found["engines"]["NET_RENDER"] == "Network Render"
     assert found["values"] == found["expected"]
+    assert found["passed_on"] == {"slave": [False, "finish"], "job": [False, True]}  # the settings reach the core
     assert found["visible"] == {
         "MASTER": ["NETRENDER_PT_master_settings", "NETRENDER_PT_network"],
         "SLAVE": ["NETRENDER_PT_network", "NETRENDER_PT_slave_settings"],

@@ -16,10 +16,11 @@ from typing import Any
 
 from conftest import EXR_BYTES
 from test_session import FAKE_DRIVER
-from test_slave import make_job
+from test_slave import FakeBlender, make_job
 
 from netrender import blender
-from netrender.client import Client
+from netrender.blobs import file_sha256
+from netrender.client import Client, JobOptions, LocalFile
 from netrender.courier import Courier
 from netrender.errors import MasterUnreachable
 from netrender.master import MasterServer
@@ -127,3 +128,17 @@ def test_the_courier_retries_with_backoff_and_goes_on_once_the_master_answers() 
     courier = Courier(deliver, Backoff(base=1.0, factor=2.0, max_delay=30.0, jitter=0.0), clock=lambda: 0.0)
     assert [courier.run_once(), courier.run_once(), courier.run_once()] == [1.0, 2.0, 0.0]
     assert delivered == [2] and courier.last_error is None
+
+
+def test_a_job_that_turns_persistence_off_gets_a_blender_per_chunk(tmp_path: Path, live_master: MasterServer) -> None:
+    blend = tmp_path / "shot.blend"
+    blend.write_bytes(b"BLEND")
+    files = [LocalFile(blend, "shot.blend", file_sha256(blend), 5)]
+    job = Client(live_master.url).submit(blend, JobOptions(frames=[1, 2], persistent=False), files=files).job["id"]
+    blenders, per_chunk = Blenders(tmp_path), FakeBlender()
+    slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave"), run_blender=per_chunk,
+                  sessions=blenders.sessions())
+    while slave.run_once():
+        pass
+    assert Client(live_master.url).job(job)["status"] == "finished"
+    assert blenders.started == [] and len(per_chunk.calls) == 2

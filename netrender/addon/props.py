@@ -100,6 +100,15 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     slave_thumb: BoolProperty(  # type: ignore[valid-type]
         name="Generate thumbnails", description="Make frame previews on the slave (else the master makes them)",
     )
+    slave_persistent: BoolProperty(  # type: ignore[valid-type]
+        name="Keep Blender Open", default=True,
+        description="Load each job's file once and render its frames in one Blender (off: a Blender per chunk)",
+    )
+    slave_on_stop: EnumProperty(  # type: ignore[valid-type]
+        name="On Stop", default="requeue",
+        items=[("requeue", "Requeue", "Stopping kills the render and gives its frames back to the master"),
+               ("finish", "Finish", "Stopping lets the chunk finish and be delivered first")],
+    )
     slave_outputlog: BoolProperty(  # type: ignore[valid-type]
         name="Output render log on console", description="Also print Blender's render output",
     )
@@ -170,6 +179,7 @@ def slave_config(s: NetRenderSettings) -> SlaveConfig:
         master=url(s), access=access(s), path=Path(bpy.path.abspath(s.path)), threads=s.slave_threads,
         tags=split_tags(s.slave_tags), blender=bpy.app.binary_path or "blender",
         console_log=s.slave_outputlog, clear_on_exit=s.slave_clear, thumbnails=s.slave_thumb,
+        persistent=s.slave_persistent, on_stop=s.slave_on_stop,
     )
 
 

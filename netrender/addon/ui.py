@@ -72,6 +72,8 @@ class NETRENDER_PT_slave_settings(_NetRenderPanel):
         col.prop(s, "slave_tags")
         col.prop(s, "slave_clear")
         col.prop(s, "slave_thumb")
+        col.prop(s, "slave_persistent")
+        col.prop(s, "slave_on_stop")
         col.prop(s, "slave_outputlog")
         col.prop(s, "slave_threads")
 

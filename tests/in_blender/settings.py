@@ -18,11 +18,13 @@ VALUES = {
                "cert_path": "/tmp/cert.pem", "key_path": "/tmp/key.pem", "use_broadcast": False,
                "force_upload": True, "master_clear": True},
     "SLAVE": {"path": "/tmp/nr-slave", "server_address": "10.0.0.5", "server_port": 9000, "slave_tags": "gpu;linux",
-              "slave_clear": False, "slave_thumb": True, "slave_outputlog": True, "slave_threads": 3},
+              "slave_clear": False, "slave_thumb": True, "slave_outputlog": True, "slave_threads": 3,
+              "slave_persistent": False, "slave_on_stop": "finish"},
     "CLIENT": {"path": "/tmp/nr-client", "server_address": "farm", "server_port": 8001, "use_ssl": False,
                "job_name": "shot 10", "job_category": "lighting", "job_tags": "gpu",
                "job_render_engine": "BLENDER_EEVEE",
-               "priority": 2, "chunks": 4, "save_before_job": False},
+               "priority": 2, "chunks": 4, "save_before_job": False, "persistent": False,
+               "persistent_data": True},
 }
 panels = [name for name in dir(bpy.types) if name.startswith("NETRENDER_PT_")]
 found: dict = {"engines": engines, "panels": sorted(panels), "values": {}, "visible": {}}
@@ -37,5 +39,10 @@ operators = ["netclientanim", "netclientsend", "netclientsendframe", "netclientb
              "netclientcancelall", "netclientdownload", "netclientscan", "netclientweb", "netservicestart"]
 found["operators"] = {op: hasattr(bpy.ops.render, op) and getattr(bpy.ops.render, op).poll() for op in operators}
 found["expected"] = VALUES
+from netrender.addon import props  # noqa: E402
+
+slave = props.slave_config(s)
+job = props.job_options(scene, [1])
+found["passed_on"] = {"slave": [slave.persistent, slave.on_stop], "job": [job.persistent, job.persistent_data]}
 bpy.ops.render.netclientbake()
 report(found)
