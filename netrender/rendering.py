@@ -33,7 +33,7 @@ from .session import Sessions, SessionSpec
 
 if TYPE_CHECKING:
     from .courier import Courier
-    from .slave import SlaveConfig
+    from .slave_config import SlaveConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

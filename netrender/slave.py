@@ -33,77 +33,32 @@ A farm runs for days, so a fault costs at most the frame in flight:
 from __future__ import annotations
 
 import logging
-import os
-import platform
 import random as _random
 import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from . import blender, outbox
 from .blobs import BlobStore
-from .connection import CONNECT_TIMEOUT, READ_TIMEOUT, Access, Connection
+from .connection import CONNECT_TIMEOUT, READ_TIMEOUT, Connection
 from .courier import Courier
 from .discovery import Follower
 from .errors import ApiError, InvalidConfig, MasterUnreachable
 from .model import Assignment
 from .outbox import Outbox
 from .rendering import ChunkRendering, ChunkReport
-from .retry import SLAVE_BACKOFF, Attempts, Backoff
+from .retry import Attempts
 from .session import BlenderSession, Sessions, SessionSpec
+from .slave_config import STOP_MODES, SlaveConfig, StopMode, machine_facts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-StopMode = Literal["requeue", "finish"]
-STOP_MODES: tuple[StopMode, ...] = ("requeue", "finish")
-
-
-@dataclass
-class SlaveConfig:
-    master: str = "[default]"
-    access: Access | None = None  # token and trust in the master's certificate; None: the environment's token
-    path: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "netrender-slave")
-    name: str = field(default_factory=platform.node)
-    threads: int = 0  # 0: Blender uses every core
-    tags: tuple[str, ...] = ()
-    blender: str = "blender"
-    heartbeat: float = 0.5
-    console_log: bool = False
-    clear_on_exit: bool = False
-    thumbnails: bool = False  # Blender writes a PNG preview per frame, sent after the frame
-    allow_scripts: bool = False  # let a job's own auto-run scripts run, if the job allows them too
-    on_stop: StopMode = "requeue"  # a stop kills the render and requeues ("finish": lets it end, once)
-    retry: Backoff = SLAVE_BACKOFF  # the waits while the master cannot be reached
-    persistent: bool = True  # keep one Blender open per job (when the job allows it); off: one per chunk
-    session_frames: int | None = None  # start that Blender afresh after this many frames (None: never)
-    # Seconds an idle slave's work request waits on the master for work (0: ask every idle_wait). Work that
-    # appears is handed out at once whatever this is; a longer wait only delays a stop, which cannot cut it.
-    long_poll: float = 3.0
-
-
-def machine_facts() -> dict[str, Any]:
-    """What the master shows about this machine; the GPU only when one answers."""
-    facts: dict[str, Any] = {
-        "os": f"{platform.system()} {platform.release()}",
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count() or 1,
-        "gpu": None,
-    }
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=5).stdout
-            facts["gpu"] = [line.strip() for line in out.splitlines() if line.strip()] or None
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return facts
+__all__ = ["STOP_MODES", "ChunkReport", "Slave", "SlaveConfig", "StopMode", "machine_facts"]
 
 
 class Slave(ChunkRendering):

@@ -12,7 +12,8 @@ CORE = ["netrender", "netrender.master", "netrender.slave", "netrender.client", 
         "netrender.farm", "netrender.store", "netrender.api", "netrender.cli", "netrender.demo",
         "netrender.deps", "netrender.blender", "netrender.samples", "netrender.web",
         "netrender.thumbnail", "netrender.dispatch", "netrender.store", "netrender.session",
-        "netrender.session_io", "netrender.rendering", "netrender.courier", "netrender.store.tally"]
+        "netrender.session_io", "netrender.rendering", "netrender.courier", "netrender.store.tally",
+        "netrender.results", "netrender.slave_config"]
 
 # A finder that makes any bpy import fail loudly, then a check that none was even attempted.
 PROBE = """

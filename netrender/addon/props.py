@@ -27,7 +27,7 @@ from ..client import JobOptions
 from ..connection import Access, master_url
 from ..errors import InvalidConfig
 from ..master import MasterConfig
-from ..slave import SlaveConfig
+from ..slave_config import SlaveConfig
 
 ENGINES = [
     ("CYCLES", "Cycles", "Render the job with Cycles"),

@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The farm's results: where each frame's files live, and storing what slaves send.
+
+A result lands under a temporary name, is checked to be an EXR as it streams
+in, and is renamed into ``job_<id>/frames/`` under the farm's lock, so a frame
+delivered twice is stored once and a half upload never counts as done. The
+answer to a result can carry the slave's next chunk (:meth:`Results.complete_and_next`),
+in the same transaction. Logs, thumbnails and a job's frames as a zip are here too.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .blobs import read_chunks, write_stream
+from .dispatch import Dispatch
+from .errors import Conflict, FrameNotReady, InvalidRequest, StorageFull, TooLarge
+from .model import Assignment, Frame, FrameEvent, FrameStatus, Job
+
+EXR_MAGIC = b"\x76\x2f\x31\x01"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class Results(Dispatch):
+    """The result half of :class:`~netrender.farm.Farm`, which provides the rest."""
+
+    root: Path
+    max_upload: int | None
+
+    if TYPE_CHECKING:
+        def job(self, job_id: int) -> Job: ...
+
+        def frame(self, job_id: int, number: int) -> Frame: ...
+
+        def frames(self, job_id: int) -> list[Frame]: ...
+
+    # -- paths ------------------------------------------------------------
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.root / f"job_{job_id}"
+
+    def frame_path(self, job_id: int, number: int) -> Path:
+        return self.job_dir(job_id) / "frames" / f"{number:06d}.exr"
+
+    def log_path(self, job_id: int, number: int) -> Path:
+        return self.job_dir(job_id) / "logs" / f"{number:06d}.log"
+
+    # -- results ----------------------------------------------------------
+
+    def complete_frame(
+        self, job_id: int, number: int, slave_id: str, render_time: float, chunks: Iterable[bytes], now: float
+    ) -> Frame:
+        """Store a rendered frame; a frame already done keeps its first result.
+
+        The bytes land under a unique temporary name first, on disk before the
+        frame is marked done, and are renamed into place only under the lock,
+        so two deliveries of one frame store it once.
+        """
+        return self._complete(job_id, number, slave_id, render_time, chunks, now, then_work=False)[0]
+
+    def complete_and_next(
+        self, job_id: int, number: int, slave_id: str, render_time: float, chunks: Iterable[bytes], now: float
+    ) -> tuple[Frame, Assignment | None]:
+        """:meth:`complete_frame`, then the slave's next chunk as :meth:`request_work` would give it.
+
+        Both happen in one transaction: a busy slave's whole turn costs one
+        request and one commit.
+        """
+        return self._complete(job_id, number, slave_id, render_time, chunks, now, then_work=True)
+
+    def _complete(
+        self, job_id: int, number: int, slave_id: str, render_time: float, chunks: Iterable[bytes], now: float,
+        *, then_work: bool,
+    ) -> tuple[Frame, Assignment | None]:
+        with self.lock:  # unknown slave, job or frame: refuse before reading the body
+            self.store.slave(slave_id)
+            self.store.frame(job_id, number)
+        final = self.frame_path(job_id, number)
+        incoming = final.with_name(f".incoming-{uuid.uuid4().hex}.exr")
+        placed = False
+        try:
+            self._receive_result(chunks, incoming)
+            with self.lock, self.store.transaction():
+                self.store.touch_slave(slave_id, now)
+                frame = self.store.frame(job_id, number)
+                if frame.status is not FrameStatus.DONE:
+                    os.replace(incoming, final)
+                    placed = True
+                    self.thumbnail_path(job_id, number).unlink(missing_ok=True)  # an older render's preview
+                    frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
+                    frame.message = ""
+                    self._move([frame], FrameEvent.COMPLETE)
+                    self.store.count_slave_frame(slave_id, done=True)
+                    self._note_finish(job_id, now)
+                return frame, self._hand_out(slave_id, now, ahead=True) if then_work else None
+        finally:
+            if not placed:
+                incoming.unlink(missing_ok=True)
+
+    def _receive_result(self, chunks: Iterable[bytes], path: Path) -> None:
+        """Stream a frame result into the new file ``path`` and flush it to disk; it must be an EXR.
+
+        :func:`blobs.write_stream` with less around it, for the many small
+        files of a busy farm: the file is created under the name it will be
+        renamed from, and its first bytes are checked as they pass instead of
+        being read back. There is no fsync: it cost more than the rest of the
+        request (the start-up check, :meth:`_done_without_result`, covers a
+        power cut instead).
+
+        :raise TooLarge: more than ``max_upload`` bytes arrived.
+        :raise InvalidRequest: the bytes are not an OpenEXR file.
+        :raise StorageFull: the disk is full.
+        """
+        limit, size, head = self.max_upload, 0, b""
+        try:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:  # the job's first frame: no frames folder yet
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "wb") as out:
+                for block in chunks:
+                    size += len(block)
+                    if limit is not None and size > limit:
+                        raise TooLarge(f"upload is larger than the limit of {limit} bytes")
+                    if len(head) < len(EXR_MAGIC):
+                        head += bytes(block[: len(EXR_MAGIC) - len(head)])
+                    out.write(block)
+                if head != EXR_MAGIC:
+                    raise InvalidRequest("a frame result must be an OpenEXR file")
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(f"no space left to store {path.name}") from exc
+            raise
+
+    def thumbnail_path(self, job_id: int, number: int) -> Path:
+        return self.job_dir(job_id) / "thumbs" / f"{number:06d}.png"
+
+    def store_thumbnail(self, job_id: int, number: int, slave_id: str, chunks: Iterable[bytes], now: float) -> None:
+        """Keep the thumbnail the slave that rendered a finished frame made; a PNG of at most 4 MiB."""
+        with self.lock:
+            self.store.touch_slave(slave_id, now)
+            frame = self.store.frame(job_id, number)
+            if frame.status is not FrameStatus.DONE or frame.slave_id != slave_id:
+                raise Conflict(f"frame {number} of job {job_id} is not a finished frame of slave {slave_id}")
+        path = self.thumbnail_path(job_id, number)
+        incoming = path.with_name(f".incoming-{uuid.uuid4().hex}.png")
+        write_stream(chunks, incoming, limit=4 << 20)
+        try:
+            with open(incoming, "rb") as fh:
+                if fh.read(8) != PNG_MAGIC:
+                    raise InvalidRequest("a thumbnail must be a PNG file")
+            os.replace(incoming, path)
+        finally:
+            incoming.unlink(missing_ok=True)
+
+    def thumbnail(self, job_id: int, number: int) -> Path:
+        """The frame's thumbnail: the slave's, or one made now from the EXR."""
+        frame = self.frame(job_id, number)
+        if frame.status is not FrameStatus.DONE:
+            raise FrameNotReady(f"frame {number} of job {job_id} is {frame.status.value}: no thumbnail yet",
+                                details={"status": frame.status.value})
+        path = self.thumbnail_path(job_id, number)
+        if path.is_file():
+            return path
+        from .thumbnail import from_exr  # numpy and OpenEXR load only when a thumbnail is made
+
+        return from_exr(self.frame_path(job_id, number), path)
+
+    def results_zip(self, job_id: int) -> Iterator[bytes]:
+        """Every finished frame of the job as one zip, made while it is sent.
+
+        No temporary file and no whole file in memory: zipfile writes to a
+        sink the generator empties after each block, so the download starts
+        at once and costs no disk. EXRs are compressed already, so they are
+        stored, not deflated.
+        """
+        done = [f.number for f in self.frames(job_id) if f.status is FrameStatus.DONE]
+        sink = _Sink()
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+            for number in done:
+                path = self.frame_path(job_id, number)
+                if not path.is_file():
+                    continue
+                with open(path, "rb") as src, archive.open(f"job_{job_id}/{number:06d}.exr", "w") as dst:
+                    for block in read_chunks(src):
+                        dst.write(block)
+                        yield sink.take()
+            yield sink.take()
+        yield sink.take()
+
+    def store_log(self, job_id: int, number: int, chunks: Iterable[bytes]) -> None:
+        self.frame(job_id, number)
+        write_stream(chunks, self.log_path(job_id, number), limit=self.max_upload)
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream that keeps what was written until :meth:`take`."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        out, self.parts = b"".join(self.parts), []
+        return out
