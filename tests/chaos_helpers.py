@@ -18,34 +18,21 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from conftest import wait_until
 
 from netrender.connection import Connection
 from netrender.demo import free_port, wait_for_master
 from netrender.errors import MasterUnreachable
 
-T = TypeVar("T")
-POLL = 0.05
-
 #: The slave's status line when it starts a chunk: ``[name] rendering job 1 frames 4-6`` (or ``frames 7``).
 RENDERING_RE = re.compile(r"rendering job (?P<job>\d+) frames (?P<first>\d+)(?:-(?P<last>\d+))?")
 #: Blender's line after writing a frame, echoed by a slave started with ``--console-log``.
 SAVED_RE = re.compile(r"^Saved: '.*?(?P<number>\d+)\.exr'", re.MULTILINE)
-
-
-def wait_until(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll ``condition`` until it returns something truthy and return that; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up after {timeout:g} s waiting for {what}"
-        time.sleep(POLL)
 
 
 # -- processes, through /proc -------------------------------------------------

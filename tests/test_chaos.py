@@ -41,9 +41,8 @@ from chaos_helpers import (
     reachable,
     render_counts,
     slave_entries,
-    wait_until,
 )
-from conftest import BLENDER, render_locally
+from conftest import BLENDER, render_locally, wait_until
 from pixels import differences
 
 from netrender.client import Client, JobOptions

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import DESKTOP, PHONE, SCREENSHOTS, FarmApi, wait_until
+from conftest import wait_until
+from web_helpers import DESKTOP, PHONE, SCREENSHOTS, FarmApi
 
 from netrender.client import Client, JobOptions
 from netrender.master import MasterServer
