@@ -126,11 +126,12 @@ def set_rules() -> Any:
 @bp.post("/slaves/<slave_id>/work")
 def request_work(slave_id: str) -> Any:
     wait = query_seconds("wait", MAX_WAIT)
-    if wait and not farm().can_wait():
-        work = farm().request_work(slave_id, now())
-        return {"work": work.to_json() if work else None, **({} if work else {"retry_after": BUSY_RETRY})}
-    work = farm().wait_for_work(slave_id, now, wait) if wait else farm().request_work(slave_id, now())
-    return {"work": work.to_json() if work else None}
+    refused = wait > 0 and not farm().can_wait()
+    work = farm().wait_for_work(slave_id, now, wait) if wait and not refused else farm().request_work(slave_id, now())
+    answer: dict[str, Any] = {"work": work.to_json() if work else None}
+    if refused and work is None:
+        answer["retry_after"] = BUSY_RETRY
+    return answer
 
 
 def query_seconds(name: str, limit: float) -> float:

@@ -95,13 +95,11 @@ class Farm(Results):
         One ``stat`` per done frame at start finds those.
         """
         lost = []
-        for job in self.store.jobs():
-            if not job.counts.done:
-                continue
-            for frame in self.store.frames(job.id):
+        for job_id in sorted(j for j, tally in self.store.tally.jobs.items() if tally.done):
+            for frame in self.store.frames(job_id):
                 if frame.status is FrameStatus.DONE:
                     try:
-                        whole = self.frame_path(job.id, frame.number).stat().st_size >= len(EXR_MAGIC)
+                        whole = self.frame_path(job_id, frame.number).stat().st_size >= len(EXR_MAGIC)
                     except FileNotFoundError:
                         whole = False
                     if not whole:

@@ -128,17 +128,9 @@ class ChunkRendering:
             log_path = job_dir / "logs" / f"{frame:06d}.log"
             log_path.write_text(_frame_log(work.job_id, frame, outcome.log, self.banners), encoding="utf-8")
             self.outbox.put("log", work.job_id, (frame,), payload=log_path, slave_id=self.id)
-            if outcome.path is not None and outcome.path.is_file():
-                self.outbox.put("result", work.job_id, (frame,), payload=outcome.path,
-                                fields={"render_time": outcome.seconds}, slave_id=self.id)
-                report.done.append(frame)
-                thumbnail = blender.thumbnail_file(spec.output_dir, frame)
-                if thumbnail.is_file():
-                    self.outbox.put("thumbnail", work.job_id, (frame,), payload=thumbnail, slave_id=self.id)
-            else:
-                message = outcome.error or f"Blender did not save frame {frame}"
-                self.outbox.put("error", work.job_id, (frame,), fields={"message": message}, slave_id=self.id)
-                report.failed.append(frame)
+            saved = outcome.path if outcome.path is not None and outcome.path.is_file() else None
+            self._put_frame(work.job_id, frame, saved, outcome.seconds, spec.output_dir, report,
+                            outcome.error or f"Blender did not save frame {frame}")
             if self.courier is not None:
                 self.courier.kick()  # its upload overlaps the next frame's render
         return report
@@ -185,17 +177,22 @@ class ChunkRendering:
             if log_path.is_file():  # one log per chunk, copied for each frame: the next chunk may reuse its name
                 self.outbox.put("log", work.job_id, (frame,), payload=log_path, copy=True, slave_id=self.id)
             path = blender.frame_file(output, frame)
-            if rendered and path.is_file():
-                self.outbox.put("result", work.job_id, (frame,), payload=path,
-                                fields={"render_time": per_frame}, slave_id=self.id)
-                report.done.append(frame)
-                thumbnail = blender.thumbnail_file(output, frame)
-                if thumbnail.is_file():  # after its frame: the master takes it only for a finished frame
-                    self.outbox.put("thumbnail", work.job_id, (frame,), payload=thumbnail, slave_id=self.id)
-            else:
-                self.outbox.put("error", work.job_id, (frame,), fields={"message": _failure(result, frame)},
-                                slave_id=self.id)
-                report.failed.append(frame)
+            saved = path if rendered and path.is_file() else None
+            self._put_frame(work.job_id, frame, saved, per_frame, output, report, _failure(result, frame))
+
+    def _put_frame(self, job_id: int, frame: int, saved: Path | None, render_time: float, output: Path,
+                   report: ChunkReport, failure: str) -> None:
+        """A frame's EXR (then its thumbnail, if Blender made one), or ``failure`` when none was saved."""
+        if saved is None:
+            self.outbox.put("error", job_id, (frame,), fields={"message": failure}, slave_id=self.id)
+            report.failed.append(frame)
+            return
+        self.outbox.put("result", job_id, (frame,), payload=saved, fields={"render_time": render_time},
+                        slave_id=self.id)
+        report.done.append(frame)
+        thumbnail = blender.thumbnail_file(output, frame)
+        if thumbnail.is_file():  # after its frame: the master takes it only for a finished frame
+            self.outbox.put("thumbnail", job_id, (frame,), payload=thumbnail, slave_id=self.id)
 
     def _stop_check(self, work: Assignment) -> Callable[[], bool]:
         """Heartbeat the master at most every ``config.heartbeat`` s; it says when to stop.
