@@ -137,12 +137,12 @@ class Dispatch:
         than the live slaves while it holds frames: at a job's end, a frame
         waiting behind another on one slave would keep an idle slave idle.
         """
-        slave = self.store.slave(slave_id)
-        if slave.blacklisted or slave.disabled:
+        gate = self.store.slave_gate(slave_id)
+        if gate.blacklisted or gate.disabled:
             return None
         live = self._live_slaves(now)
         self._decay_usage(now, live)
-        view = balancing.SlaveView(slave.id, frozenset(slave.tags))
+        view = balancing.SlaveView(slave_id, gate.tags)
         candidates = self.store.candidates(self.usage)
         passed: set[int] = set()
         while True:
@@ -152,18 +152,18 @@ class Dispatch:
             job = self.store.job(job_id)
             failed = self.store.failed_by(job_id, slave_id) if self.rules.retry else set()
             size = job.spec.chunks if self.rules.chunks else 1
-            layout = self.store.frame_layout(job_id, failed, limit=size)
+            stretch = {f.number: f for f in self.store.next_frames(job_id, failed, limit=size)}
+            layout = [(number, frame.status is FrameStatus.QUEUED) for number, frame in stretch.items()]
             chunk = balancing.take_chunk(layout, size, avoid=failed)
             if chunk and ahead and self._scarce(job_id, live) and self.store.tally.holds(slave_id):
                 return None
             if chunk:
                 break
             passed.add(job_id)  # every queued frame of it failed here before: let another slave try
-        frames = [self.store.frame(job_id, n) for n in chunk]
+        frames = [stretch[n] for n in chunk]
         for frame in frames:
             frame.slave_id, frame.dispatched_at = slave_id, now
-        self._move(frames, FrameEvent.DISPATCH)
-        self.store.update_job(job_id, last_dispatched=now, started_at=job.started_at or now)
+        self._move(frames, FrameEvent.DISPATCH)  # the job's last_dispatched and started_at follow (schema step 6)
         if job.started_at is None:
             self.store.add_event(job_id, now, "started")
         return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files,
@@ -228,7 +228,7 @@ class Dispatch:
             if frame.status is not FrameStatus.DISPATCHED or frame.slave_id != slave_id:
                 return frame  # a stale report: the frame moved on without this slave
             self.store.add_failure(frame, slave_id, now, message)
-            self.store.count_slave_frame(slave_id, done=False)
+            self.store.count_failed_frame(slave_id)
             if balancing.should_blacklist(self.store.count_failures(job_id, slave_id), self.rules):
                 self.store.blacklist_for_job(job_id, slave_id, "auto", now)
             frame.failures += 1

@@ -80,6 +80,7 @@ class Farm(Results):
             lost = self._done_without_result()
             for frame in lost:
                 frame.render_time = frame.finished_at = None
+                self.thumbnail_path(frame.job_id, frame.number).unlink(missing_ok=True)  # only done frames have one
             self._move(lost, FrameEvent.RESET)
             for job_id in {f.job_id for f in lost}:
                 self.store.update_job(job_id, finished_at=None)

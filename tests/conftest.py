@@ -218,3 +218,10 @@ def wait_until(condition: Callable[[], T | None], timeout: float = 30.0, what: s
             return value
         assert time.monotonic() < deadline, f"gave up after {timeout:g} s waiting for {what}"
         time.sleep(poll)
+
+
+def forget_slaves(master: MasterServer) -> None:
+    """Make a live master forget every slave, in its database and its memory, as one started afresh has."""
+    with master.farm.lock:
+        master.farm.store.db.execute("DELETE FROM slaves")
+        master.farm.store.reload()

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 
+import pytest
 from conftest import EXR_BYTES, FakeClock
+from flask import Flask
 from flask.testing import FlaskClient
 from test_api import deliver, register, submit, work
+
+from netrender.errors import Conflict
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"pretend image data"
 
@@ -62,6 +67,24 @@ def test_a_slave_thumbnail_is_kept_served_and_dropped_on_reset(client: FlaskClie
     assert answer.status_code == 200 and answer.mimetype == "image/png" and answer.data == PNG
     client.post(f"/api/jobs/{job}/frames/1/reset")
     assert client.get(url).json["error"]["code"] == "frame_not_ready"  # no stale preview
+
+
+def test_a_reset_during_a_thumbnail_upload_leaves_no_preview(app: Flask, client: FlaskClient) -> None:
+    job = submit(client, [1])["id"]
+    slave = register(client)
+    work(client, slave)
+    deliver(client, job, 1, slave)
+    farm = app.extensions["netrender.farm"]
+
+    def upload() -> Iterator[bytes]:
+        yield PNG[:4]
+        farm.reset(job, 5.0, [1])  # between the check before the upload and the file landing
+        yield PNG[4:]
+
+    with pytest.raises(Conflict):
+        farm.store_thumbnail(job, 1, slave, upload(), 5.0)
+    assert not farm.thumbnail_path(job, 1).exists()
+    assert [p.name for p in farm.thumbnail_path(job, 1).parent.iterdir()] == []  # nor its temporary file
 
 
 def test_all_finished_frames_download_as_one_zip(client: FlaskClient) -> None:

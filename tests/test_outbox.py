@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import EXR_BYTES
+from conftest import EXR_BYTES, forget_slaves
 from test_slave import FakeBlender, make_job
 
 from netrender import blender
@@ -226,7 +226,7 @@ def test_a_forgotten_slave_registers_again_and_delivers_under_its_new_id(
     slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave"), run_blender=FakeBlender())
 
     def render_while_the_master_forgets(argv: Sequence[str], log_path: Path, **kw: Any) -> blender.RunResult:
-        live_master.farm.store.db.execute("DELETE FROM slaves")
+        forget_slaves(live_master)
         return FakeBlender()(argv, log_path, **kw)
 
     slave.run_blender = render_while_the_master_forgets
@@ -249,7 +249,7 @@ def test_a_heartbeat_the_master_does_not_recognise_registers_again(tmp_path: Pat
 
     def render(argv: Sequence[str], log_path: Path, *, should_stop: Callable[[], bool], **kw: Any) -> Any:
         seen.append(should_stop())  # a normal heartbeat: go on
-        live_master.farm.store.db.execute("DELETE FROM slaves")
+        forget_slaves(live_master)
         time.sleep(slave.config.heartbeat)
         seen.append(should_stop())  # unknown_slave: registered again, and asked again under the new id
         return blender.RunResult(-9, True, [], None, 0.1)

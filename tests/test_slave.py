@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conftest import EXR_BYTES
+from conftest import EXR_BYTES, forget_slaves
 
 from netrender import blender
 from netrender.blobs import file_sha256
@@ -87,7 +87,7 @@ def test_a_slave_the_master_forgot_registers_again(tmp_path: Path, live_master: 
     slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave"), run_blender=FakeBlender())
     slave.register()
     forgotten = slave.id
-    live_master.farm.store.db.execute("DELETE FROM slaves")
+    forget_slaves(live_master)
     make_job(tmp_path, live_master, [1])
     assert slave.run_once()  # told it is unknown, it registered again at once, and rendered
     assert slave.id != forgotten
@@ -146,6 +146,6 @@ def test_a_restarted_slave_keeps_its_id_while_the_master_knows_it(tmp_path: Path
     config = SlaveConfig(master=live_master.url, path=tmp_path / "slave")
     first = Slave(config, run_blender=FakeBlender()).register()
     assert Slave(config, run_blender=FakeBlender()).register() == first  # a restart: the same slave
-    live_master.farm.store.db.execute("DELETE FROM slaves")  # a master that forgot it
+    forget_slaves(live_master)  # a master that forgot it
     again = Slave(config, run_blender=FakeBlender()).register()
     assert again != first and [s.id for s in live_master.farm.slaves(time.time())] == [again]

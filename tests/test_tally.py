@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from netrender import dispatch
 from netrender.balancing import Candidate
 from netrender.errors import NetrenderError
 from netrender.farm import Farm, open_root
@@ -76,6 +77,18 @@ def assert_memory_matches_sqlite(store: Store) -> None:
             assert entry.blacklist == frozenset(s for (s,) in listed)
         if entry.files is not None:
             assert entry.files == store._files(job_id)
+        if entry.spec is not None:
+            assert entry.spec == store._spec(row, store._files(job_id))
+        if entry.failed is not None:
+            pairs = store.db.execute("SELECT slave_id, number FROM frame_failures WHERE job_id = ?", (job_id,))
+            failed: dict[str, set[int]] = {}
+            for slave_id, number in pairs:
+                failed.setdefault(slave_id, set()).add(number)
+            assert entry.failed == {s: frozenset(n) for s, n in failed.items()}
+    for slave_id, gate in store.gates.items():
+        row = store.db.execute("SELECT tags, blacklisted, disabled FROM slaves WHERE id = ?", (slave_id,)).fetchone()
+        assert (sorted(gate.tags), gate.blacklisted, gate.disabled) == (sorted(json.loads(row[0])), *map(bool, row[1:]))
+    assert not store.read_states, "no frame state outlives its transaction"
     usage = {job_id: 0.25 for job_id in fresh.jobs}
     assert store.candidates(usage) == candidates_by_sql(store.db, usage)
     for job_id in fresh.jobs:
@@ -257,14 +270,14 @@ def test_a_rolled_back_transaction_leaves_memory_as_sqlite_has_it(farm: Farm, mo
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the disk went away")
 
-    monkeypatch.setattr(farm.store, "count_slave_frame", broken)  # runs after the frame moved to done
+    monkeypatch.setattr(farm, "_note_finish", broken)  # runs after the frame moved to done
     with pytest.raises(RuntimeError):
         farm.complete_frame(job, 1, slave, 1.0, [EXR_BYTES], 3.0)
     assert farm.frame(job, 1).status is FrameStatus.DISPATCHED
     assert farm.store.tally.counts(job).dispatched == 1
     assert_memory_matches_sqlite(farm.store)
 
-    monkeypatch.setattr(farm.store, "update_job", broken)  # runs after the frames were dispatched
+    monkeypatch.setattr(dispatch, "Assignment", broken)  # made after the frames were dispatched
     other = farm.register_slave("t", "", {}, [], 3.0).id
     with pytest.raises(RuntimeError):
         farm.request_work(other, 4.0)
@@ -306,3 +319,17 @@ def test_a_finished_job_gives_back_the_room_its_slaves_took() -> None:
         tally.move(1, ("dispatched", slave), ("done", slave))
     assert sys.getsizeof(tally.jobs[1].holders) == sys.getsizeof({})
     assert tally.open == set() and tally.counts(1).done == 1000
+
+
+def test_sqlite_notes_a_dispatch_on_its_job_and_a_result_on_its_slave(farm: Farm) -> None:
+    job = farm.submit(spec([1, 2]), 1.0).id
+    slave = farm.register_slave("s", "", {}, [], 1.0).id
+    farm.request_work(slave, 2.0)
+    farm.request_work(slave, 3.0)
+    row = farm.store.db.execute("SELECT started_at, last_dispatched FROM jobs WHERE id = ?", (job,)).fetchone()
+    assert tuple(row) == (2.0, 3.0)
+    farm.complete_frame(job, 1, slave, 1.0, [EXR_BYTES], 5.0)
+    farm.complete_frame(job, 1, slave, 1.0, [EXR_BYTES], 6.0)  # again: seen, but not counted twice
+    seen = farm.store.db.execute("SELECT last_seen, frames_done FROM slaves WHERE id = ?", (slave,)).fetchone()
+    assert tuple(seen) == (6.0, 1)
+    assert_memory_matches_sqlite(farm.store)

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .frames import FrameRows, Stored
 from .jobs import JobRows, OpenJob
 from .schema import migrate
-from .slaves import SlaveRows
+from .slaves import SlaveGate, SlaveRows
 from .tally import Tally
 
 __all__ = ["Store"]
@@ -28,7 +29,7 @@ __all__ = ["Store"]
 AUTOCHECKPOINT_PAGES = 10_000  # about 40 MB of log
 
 
-class Store(JobRows, SlaveRows):
+class Store(JobRows, FrameRows, SlaveRows):
     def __init__(self, path: Path | str) -> None:
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
@@ -43,6 +44,8 @@ class Store(JobRows, SlaveRows):
         migrate(self.db)
         self.tally = Tally()
         self.open_jobs: dict[int, OpenJob] = {}
+        self.gates: dict[str, SlaveGate] = {}
+        self.read_states: dict[tuple[int, int], Stored] = {}
         self._dirty = False  # memory changed in the transaction in progress
         self.reload()
 
@@ -67,6 +70,7 @@ class Store(JobRows, SlaveRows):
         """Read what is kept in memory from SQLite again."""
         self.tally.load(self.db)
         self.open_jobs = {}
+        self.gates = {}
 
     def _touched(self) -> None:
         if self.db.in_transaction:
@@ -77,6 +81,7 @@ class Store(JobRows, SlaveRows):
         """Group writes so a crash keeps all of them or none; memory follows a rollback too."""
         self.db.execute("BEGIN IMMEDIATE")
         self._dirty = False
+        self.read_states.clear()
         try:
             yield self.db
             self.db.execute("COMMIT")
@@ -88,3 +93,4 @@ class Store(JobRows, SlaveRows):
             raise
         finally:
             self._dirty = False
+            self.read_states.clear()

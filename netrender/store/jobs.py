@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Rows of jobs, their files, frames and frame failures, and per-job blacklists.
+"""Rows of jobs, their files and per-job blacklists, and each job's history.
 
 Two things are also kept in memory, for the work requests that read them all
 the time: the :class:`~.tally.Tally` of every job's frames, and the rows (with
-files, tags and blacklist) of the open jobs, those with frames queued or out.
+files, tags, blacklist and failures) of the open jobs, those with frames queued or out.
 Both change only right after the SQLite write that they mirror succeeded, and a
 rolled-back transaction that touched either has them read again (see
 ``Store.transaction``), so they never say anything SQLite does not.
@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from ..balancing import Candidate
-from ..errors import NotFound, UnknownJob
-from ..model import FileRef, Frame, FrameStatus, Job, JobControl, JobSpec
+from ..errors import UnknownJob
+from ..model import FileRef, FrameStatus, Job, JobControl, JobSpec
 from .tally import Tally
 
-_FRAME_COLUMNS = "job_id, number, status, slave_id, render_time, message, dispatched_at, finished_at, failures"
 _ACTIVE = JobControl.ACTIVE.value
-_BULK = 64  # frames of one job in one save from which the old states are read in one query
 
 
 def _candidate(**fields: Any) -> Candidate:
@@ -42,16 +40,18 @@ def _candidate(**fields: Any) -> Candidate:
 
 @dataclass
 class OpenJob:
-    """A cached job row, for a job with frames queued or out; files and blacklist are read when first asked."""
+    """A cached job row, for a job with frames queued or out; the rest is read when first asked."""
 
     row: dict[str, Any]
     tags: frozenset[str]
     files: tuple[FileRef, ...] | None = None
+    spec: JobSpec | None = None  # made from the row and files
     blacklist: frozenset[str] | None = None
+    failed: dict[str, frozenset[int]] | None = None  # slave id -> the frames it failed
 
 
 class JobRows:
-    """Rows of jobs, their files and frames, and frame failures."""
+    """Rows of jobs, their files, blacklists and events; the cache of open jobs."""
 
     db: sqlite3.Connection
     tally: Tally
@@ -112,25 +112,30 @@ class JobRows:
             row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise UnknownJob(f"there is no job {job_id}")
-            return self._job(row, self._files(job_id))
-        if entry.files is None:
+            return self._job(row, self._spec(row, self._files(job_id)))
+        if entry.spec is None:
             self._touched()
-            entry.files = self._files(job_id)
-        return self._job(entry.row, entry.files)
+            if entry.files is None:
+                entry.files = self._files(job_id)
+            entry.spec = self._spec(entry.row, entry.files)
+        return self._job(entry.row, entry.spec)
 
     def jobs(self) -> list[Job]:
         rows = self.db.execute("SELECT * FROM jobs ORDER BY id").fetchall()
-        return [self._job(row, self._files(row["id"])) for row in rows]
+        return [self._job(row, self._spec(row, self._files(row["id"]))) for row in rows]
 
-    def _job(self, row: sqlite3.Row | dict[str, Any], files: tuple[FileRef, ...]) -> Job:
+    @staticmethod
+    def _spec(row: sqlite3.Row | dict[str, Any], files: tuple[FileRef, ...]) -> JobSpec:
         # The frame list stays out: a job can hold 100,000 frames; ``frames()`` reads them.
-        spec = JobSpec(
+        return JobSpec(
             name=row["name"], blend=row["blend"], frames=(), files=files,
             category=row["category"], tags=tuple(json.loads(row["tags"])),
             priority=row["priority"], chunks=row["chunks"], engine=row["engine"],
             allow_scripts=bool(row["allow_scripts"]), remap=json.loads(row["remap"]),
             persistent=bool(row["persistent"]), persistent_data=bool(row["persistent_data"]),
         )
+
+    def _job(self, row: sqlite3.Row | dict[str, Any], spec: JobSpec) -> Job:
         return Job(
             id=row["id"], spec=spec, control=JobControl(row["control"]),
             submitted_at=row["submitted_at"], counts=self.tally.counts(row["id"]), started_at=row["started_at"],
@@ -148,6 +153,8 @@ class JobRows:
         if entry is not None:
             self._touched()
             entry.row.update(values)
+            if "priority" in values or "chunks" in values:
+                entry.spec = None  # made again with the new values
 
     def delete_job(self, job_id: int) -> None:
         with self.transaction() as db:
@@ -183,148 +190,7 @@ class JobRows:
         jobs = self.tally.jobs
         return {job_id: len(jobs[job_id].holders) for job_id in sorted(self.tally.open) if jobs[job_id].holders}
 
-    # -- frames -----------------------------------------------------------
-
-    def frames(self, job_id: int) -> list[Frame]:
-        rows = self.db.execute(
-            f"SELECT {_FRAME_COLUMNS} FROM frames WHERE job_id = ? ORDER BY seq", (job_id,)
-        ).fetchall()
-        return [self._frame(r) for r in rows]
-
-    def frame(self, job_id: int, number: int) -> Frame:
-        row = self.db.execute(
-            f"SELECT {_FRAME_COLUMNS} FROM frames WHERE job_id = ? AND number = ?", (job_id, number)
-        ).fetchone()
-        if row is None:
-            self.job(job_id)  # raises UnknownJob first, the clearer message
-            raise NotFound(f"job {job_id} has no frame {number}")
-        return self._frame(row)
-
-    @staticmethod
-    def _frame(row: sqlite3.Row) -> Frame:
-        return Frame(
-            job_id=row["job_id"], number=row["number"], status=FrameStatus(row["status"]),
-            slave_id=row["slave_id"], render_time=row["render_time"], message=row["message"],
-            dispatched_at=row["dispatched_at"], finished_at=row["finished_at"], failures=row["failures"],
-        )
-
-    def frame_layout(self, job_id: int, avoid: Collection[int] = (), limit: int = 1000) -> list[tuple[int, bool]]:
-        """The stretch of the job's frames, in order, where the next chunk can start.
-
-        It begins at the first queued frame not in ``avoid`` and holds at most
-        ``limit`` frames, each with whether it is queued: all that
-        :func:`balancing.take_chunk` needs, without reading every frame of a
-        long job on each request.
-        """
-        marks = ", ".join("?" * len(avoid))
-        start = self.db.execute(
-            "SELECT MIN(seq) FROM frames WHERE job_id = ? AND status = ?"
-            + (f" AND number NOT IN ({marks})" if avoid else ""),
-            (job_id, FrameStatus.QUEUED.value, *avoid),
-        ).fetchone()[0]
-        if start is None:
-            return []
-        rows = self.db.execute(
-            "SELECT number, status = ? FROM frames WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
-            (FrameStatus.QUEUED.value, job_id, start, limit),
-        )
-        return [(n, bool(q)) for n, q in rows]
-
-    def save_frames(self, frames: Sequence[Frame]) -> None:
-        """Write the frames' rows, and move them in the tally from the state SQLite held for them."""
-        before = self._stored_states(frames)
-        self.db.executemany(
-            "UPDATE frames SET status = ?, slave_id = ?, render_time = ?, message = ?,"
-            " dispatched_at = ?, finished_at = ?, failures = ? WHERE job_id = ? AND number = ?",
-            [(f.status.value, f.slave_id, f.render_time, f.message, f.dispatched_at, f.finished_at,
-              f.failures, f.job_id, f.number) for f in frames],
-        )
-        if frames:
-            self._touched()
-        for f in frames:
-            key = (f.job_id, f.number)
-            old = before.get(key)
-            if old is None:  # no such row: the update changed nothing
-                continue
-            new = before[key] = (f.status.value, f.slave_id)
-            if not self.tally.move(f.job_id, old, new):
-                self.open_jobs.pop(f.job_id, None)
-
-    def _stored_states(self, frames: Sequence[Frame]) -> dict[tuple[int, int], tuple[str, str | None]]:
-        """(status, slave id) of each frame as SQLite holds it now, by (job id, number)."""
-        wanted: dict[int, set[int]] = {}
-        for f in frames:
-            wanted.setdefault(f.job_id, set()).add(f.number)
-        states: dict[tuple[int, int], tuple[str, str | None]] = {}
-        for job_id, numbers in wanted.items():
-            if len(numbers) >= _BULK:
-                rows = self.db.execute("SELECT number, status, slave_id FROM frames WHERE job_id = ?", (job_id,))
-                states.update(((job_id, n), (st, sl)) for n, st, sl in rows if n in numbers)
-                continue
-            for number in numbers:
-                row = self.db.execute(
-                    "SELECT status, slave_id FROM frames WHERE job_id = ? AND number = ?", (job_id, number)
-                ).fetchone()
-                if row is not None:
-                    states[(job_id, number)] = (row[0], row[1])
-        return states
-
-    def dispatched_frames(self, slave_id: str | None = None) -> list[Frame]:
-        sql = f"SELECT {_FRAME_COLUMNS} FROM frames WHERE status = ?"
-        args: tuple[Any, ...] = (FrameStatus.DISPATCHED.value,)
-        if slave_id is not None:
-            sql += " AND slave_id = ?"
-            args += (slave_id,)
-        return [self._frame(r) for r in self.db.execute(sql, args)]
-
-    def dispatched_to(self, slave_id: str, job_id: int, numbers: Iterable[int]) -> list[Frame]:
-        """Those of ``numbers`` that are still dispatched to ``slave_id``."""
-        wanted = list(dict.fromkeys(numbers))
-        if not wanted:
-            return []
-        marks = ", ".join("?" * len(wanted))
-        rows = self.db.execute(
-            f"SELECT {_FRAME_COLUMNS} FROM frames WHERE job_id = ? AND status = ? AND slave_id = ?"
-            f" AND number IN ({marks}) ORDER BY seq",
-            (job_id, FrameStatus.DISPATCHED.value, slave_id, *wanted),
-        ).fetchall()
-        return [self._frame(r) for r in rows]
-
     # -- failures and per-job blacklists ------------------------------------
-
-    def add_failure(self, frame: Frame, slave_id: str, at: float, message: str) -> None:
-        self.db.execute(
-            "INSERT INTO frame_failures (job_id, number, slave_id, at, message) VALUES (?, ?, ?, ?, ?)",
-            (frame.job_id, frame.number, slave_id, at, message),
-        )
-
-    def failed_by(self, job_id: int, slave_id: str) -> set[int]:
-        """The frames of a job this slave has failed (and that were not reset since)."""
-        rows = self.db.execute(
-            "SELECT DISTINCT number FROM frame_failures WHERE job_id = ? AND slave_id = ?", (job_id, slave_id)
-        )
-        return {n for (n,) in rows}
-
-    def failures_of(self, job_id: int, number: int) -> set[str]:
-        """The slaves that have failed this frame."""
-        rows = self.db.execute(
-            "SELECT DISTINCT slave_id FROM frame_failures WHERE job_id = ? AND number = ?", (job_id, number)
-        )
-        return {s for (s,) in rows}
-
-    def count_failures(self, job_id: int, slave_id: str) -> int:
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM frame_failures WHERE job_id = ? AND slave_id = ?", (job_id, slave_id)
-        ).fetchone()
-        return int(row[0])
-
-    def clear_failures(self, job_id: int, numbers: Iterable[int]) -> None:
-        self.db.executemany(
-            "DELETE FROM frame_failures WHERE job_id = ? AND number = ?", [(job_id, n) for n in numbers]
-        )
-
-    def clear_slave_failures(self, job_id: int, slave_id: str) -> None:
-        self.db.execute("DELETE FROM frame_failures WHERE job_id = ? AND slave_id = ?", (job_id, slave_id))
 
     def job_blacklist(self, job_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
