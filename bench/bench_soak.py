@@ -112,7 +112,7 @@ class Master:
     Given a port, the master is one started by someone else: only its answers are measured.
     """
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, threads: int | None = None) -> None:
         self.samples: list[tuple[float, int]] = []  # (seconds since start, VmRSS bytes)
         self.log = open(folder / "master.log", "wb")  # noqa: SIM115 - open for the master's whole life
         self.proc: subprocess.Popen[bytes] | None = None
@@ -124,7 +124,8 @@ class Master:
                 self.port = int(probe.getsockname()[1])
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "netrender", "master", "--path", str(folder / "master"), "--address", HOST,
-                 "--port", str(self.port), "--no-broadcast", "--no-zeroconf"],
+                 "--port", str(self.port), "--no-broadcast", "--no-zeroconf",
+                 *(["--threads", str(threads)] if threads else [])],
                 stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "NETRENDER_TOKEN": ""},
             )
         self._stop = threading.Event()
@@ -336,6 +337,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16, help="client threads, one connection each (default 16)")
     parser.add_argument("--seconds", type=float, default=900.0, help="stop after this long at most (default 900)")
     parser.add_argument("--report-every", type=float, default=10.0, help="seconds between progress lines")
+    parser.add_argument("--master-threads", type=int, help="the master's server threads (default: its own)")
     parser.add_argument("--port", type=int, help="drive a master already listening on 127.0.0.1:PORT instead "
                                                  "(a fresh one, e.g. under a profiler; its memory is not measured)")
     parser.add_argument("--http-floor", type=float, metavar="SECONDS",
@@ -349,7 +351,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     with tempfile.TemporaryDirectory(prefix="netrender-soak-") as tmp:
-        master = Master(Path(tmp), args.port)
+        master = Master(Path(tmp), args.port, args.master_threads)
         try:
             master.wait_ready()
             if args.http_floor:

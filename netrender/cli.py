@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--clear-on-exit", action="store_true", help="delete the master's folder when it stops")
     p.add_argument("--broadcast-interval", type=float, default=10.0, help="seconds between discovery broadcasts")
+    p.add_argument("--threads", type=int, help="server threads, of which at most half hold idle slaves "
+                                                          "waiting for work (default: as many as suit a LAN farm)")
     p.add_argument("--no-broadcast", action="store_true", help="do not announce the master by UDP broadcast")
     p.add_argument("--no-zeroconf", action="store_true", help="do not publish the master with zeroconf (mDNS)")
     p.add_argument("--cert", type=Path, help="serve HTTPS with this PEM certificate (its chain may follow it)")
@@ -202,11 +204,14 @@ def run_master(args: argparse.Namespace) -> int:
 
     if args.key and not args.cert:
         raise InvalidConfig("--key needs --cert")
+    if args.threads is not None and args.threads < 2:
+        raise InvalidConfig("--threads must be at least 2: one serves while another holds a waiting slave")
     token = auth.token_from(args.token_file)
     server = MasterServer(MasterConfig(path=args.path, address=args.address, port=args.port,
                                        clear_on_exit=args.clear_on_exit, cert=args.cert, key=args.key, token=token,
                                        announce=not args.no_broadcast, zeroconf=not args.no_zeroconf,
-                                       announce_interval=args.broadcast_interval))
+                                       announce_interval=args.broadcast_interval,
+                                       **({"threads": args.threads} if args.threads else {})))
     print(f"netrender master on {server.url} (port {server.port}), storing in {server.farm.root}", file=sys.stderr)
     if args.cert:
         print(f"certificate SHA-256 fingerprint: {tls.fingerprint(args.cert)}", file=sys.stderr)
