@@ -40,7 +40,7 @@ from typing import Any
 from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
 from cheroot import wsgi
-from cheroot.makefile import StreamReader, StreamWriter
+from cheroot.makefile import MakeFile, StreamReader, StreamWriter
 from cheroot.ssl import Adapter
 from cheroot.workers import threadpool
 
@@ -154,6 +154,26 @@ class JSONErrorRequest(cheroot_server.HTTPRequest):
                 raise
 
 
+class LineReader(StreamReader):
+    """cheroot's socket reader, whose lines come straight out of its buffer when it holds them.
+
+    cheroot builds on the pure-Python ``_pyio`` reader, whose ``readline``
+    peeks and reads in small steps, in Python: reading a small request's line
+    and headers took an eighth of its time.
+    """
+
+    def readline(self, size: int | None = -1) -> bytes:
+        buf: bytes = self._read_buf  # type: ignore[attr-defined]  # _pyio.BufferedReader's buffer
+        pos: int = self._read_pos  # type: ignore[has-type]
+        stop = len(buf) if size is None or size < 0 else min(len(buf), pos + size)
+        end = buf.find(b"\n", pos, stop) + 1
+        if not end:
+            return bytes(super().readline(size))
+        self._read_pos = end
+        self.bytes_read += end - pos
+        return bytes(buf[pos:end])
+
+
 class MasterConnection(cheroot_server.HTTPConnection):
     """A connection that finishes its TLS handshake in the worker thread before its first request.
 
@@ -162,6 +182,12 @@ class MasterConnection(cheroot_server.HTTPConnection):
 
     RequestHandlerClass = JSONErrorRequest
     handshaken = False
+
+    def __init__(self, server: Any, sock: socket.socket, makefile: Callable[..., Any] = MakeFile) -> None:
+        def reader_or_writer(sock: socket.socket, mode: str = "r", bufsize: int = -1) -> Any:
+            return LineReader(sock, mode, bufsize) if "r" in mode else makefile(sock, mode, bufsize)
+
+        super().__init__(server, sock, reader_or_writer)
 
     def communicate(self) -> bool:
         if isinstance(self.socket, ssl.SSLSocket) and not self.handshaken:

@@ -122,6 +122,9 @@ class FileRef:
             size=v.int_in(data, "size", 0, 2**50),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}  # spelled out, as in Frame.to_json
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -308,7 +311,7 @@ class Assignment:
             "frames": list(self.frames),
             "blend": self.blend,
             "engine": self.engine,
-            "files": [asdict(f) for f in self.files],
+            "files": [f.to_json() for f in self.files],
             "allow_scripts": self.allow_scripts,
             "remap": dict(self.remap),
             "persistent": self.persistent,

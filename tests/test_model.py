@@ -11,6 +11,8 @@ import pytest
 from netrender.errors import InvalidRequest, InvalidTransition
 from netrender.model import (
     FRAME_TRANSITIONS,
+    Assignment,
+    FileRef,
     Frame,
     FrameCounts,
     FrameEvent,
@@ -162,3 +164,12 @@ def test_a_frame_as_json_has_every_field() -> None:
     """``Frame.to_json`` is spelled out for speed: a field added later must not be left out of it."""
     frame = Frame(3, 7, FrameStatus.DONE, "s1", 1.5, "ok", 2.0, 3.5, 1)
     assert frame.to_json() == {**dataclasses.asdict(frame), "status": "done"}
+
+
+def test_an_assignment_as_json_has_every_field_and_comes_back_whole() -> None:
+    """``Assignment.to_json`` and ``FileRef.to_json`` are spelled out for speed, like ``Frame.to_json``."""
+    files = (FileRef("a.blend", "0" * 64, 5), FileRef("tex/b.png", "1" * 64, 9))
+    work = Assignment(4, (1, 2), "a.blend", "CYCLES", files, True, {"//x.png": "tex/b.png"}, False, True)
+    as_dicts = [dataclasses.asdict(f) for f in files]
+    assert work.to_json() == {**dataclasses.asdict(work), "frames": [1, 2], "files": as_dicts}
+    assert Assignment.from_json(work.to_json()) == work

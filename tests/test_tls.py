@@ -152,6 +152,8 @@ def test_bad_settings_are_refused_before_anything_starts(tmp_path: Path, certs: 
     assert "cannot use the certificate" in master.stderr and "no such file" in master.stderr
     slave = netrender("slave", "--master", "https://127.0.0.1:1", "--fingerprint", "12:34")
     assert slave.returncode == cli.EXIT_USAGE and "64 hex digits" in slave.stderr
+    master = netrender("master", "--path", str(tmp_path / "m3"), "--port", "0", "--threads", "1")
+    assert master.returncode == cli.EXIT_USAGE and "--threads must be at least 2" in master.stderr
 
 
 def test_a_silent_client_blocks_neither_other_clients_nor_the_stop(
