@@ -10,6 +10,7 @@ in the same transaction. Logs, thumbnails and a job's frames as a zip are here t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import itertools
@@ -52,7 +53,11 @@ class Results(Dispatch):
         return Path(f"{self.root}/job_{job_id}")
 
     def frame_path(self, job_id: int, number: int) -> Path:
-        return Path(f"{self.root}/job_{job_id}/frames/{number:06d}.exr")
+        return Path(self._frame_file(job_id, number))
+
+    def _frame_file(self, job_id: int, number: int, name: str | None = None) -> str:
+        """:meth:`frame_path` as a string, or the path of ``name`` beside it: a result's hot path makes no Path."""
+        return f"{self.root}/job_{job_id}/frames/{name or f'{number:06d}.exr'}"
 
     def log_path(self, job_id: int, number: int) -> Path:
         return Path(f"{self.root}/job_{job_id}/logs/{number:06d}.log")
@@ -90,8 +95,8 @@ class Results(Dispatch):
             with self.lock:
                 self.store.slave_gate(slave_id)
                 self.store.job(job_id)
-        final = self.frame_path(job_id, number)
-        incoming = final.with_name(f".incoming-{_PID}-{next(_SERIAL)}.exr")  # unique, without a syscall
+        final = self._frame_file(job_id, number)
+        incoming = self._frame_file(job_id, number, f".incoming-{_PID}-{next(_SERIAL)}.exr")  # unique, no syscall
         placed = False
         try:
             self._receive_result(chunks, incoming)
@@ -110,9 +115,10 @@ class Results(Dispatch):
                 return frame, self._hand_out(slave_id, now, ahead=True) if then_work else None
         finally:
             if not placed:
-                incoming.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(incoming)
 
-    def _receive_result(self, chunks: Iterable[bytes], path: Path) -> None:
+    def _receive_result(self, chunks: Iterable[bytes], path: str) -> None:
         """Stream a frame result into the new file ``path``; it must be an EXR.
 
         :func:`blobs.write_stream` with less around it, for the many small
@@ -132,7 +138,7 @@ class Results(Dispatch):
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileNotFoundError:  # the job's first frame: no frames folder yet
-                path.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 for block in chunks:
@@ -150,7 +156,7 @@ class Results(Dispatch):
                 os.close(fd)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull(f"no space left to store {path.name}") from exc
+                raise StorageFull(f"no space left to store {os.path.basename(path)}") from exc
             raise
 
     def thumbnail_path(self, job_id: int, number: int) -> Path:
