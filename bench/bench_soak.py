@@ -395,7 +395,18 @@ def http_floor(master: Master, clients: int, seconds: float) -> int:
     return 0
 
 
+def machine_speed() -> float:
+    """Milliseconds this machine takes for a fixed pure-Python loop: this VM's speed drifts by half from hour to hour,
+    so two runs compare only alongside it."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i % 7
+    return (time.perf_counter() - started) * 1000
+
+
 def drive(master: Master, args: argparse.Namespace, slaves: list[Slave], total: int) -> int:
+    speed_before = machine_speed()
     started = time.monotonic()
     soak = Soak(master.port, slaves, total, started + args.seconds)
     tallies = [Tally() for _ in range(args.clients)]
@@ -435,6 +446,8 @@ def drive(master: Master, args: argparse.Namespace, slaves: list[Slave], total: 
           f"this benchmark {cpu_self / elapsed:.2f} cores")
     for line in memory_lines:
         print(line)
+    print(f"machine speed   a fixed Python loop took {speed_before:.0f} ms before the run and {machine_speed():.0f} ms "
+          "after (lower is faster)")
     for error in soak.errors[:5]:
         print(f"error: {error}")
     goals = {
