@@ -81,7 +81,6 @@ class Store(JobRows, FrameRows, SlaveRows):
         """Group writes so a crash keeps all of them or none; memory follows a rollback too."""
         self.db.execute("BEGIN IMMEDIATE")
         self._dirty = False
-        self.read_states.clear()
         try:
             yield self.db
             self.db.execute("COMMIT")
@@ -93,4 +92,4 @@ class Store(JobRows, FrameRows, SlaveRows):
             raise
         finally:
             self._dirty = False
-            self.read_states.clear()
+            self.read_states.clear()  # noted only inside a transaction: each starts with none
