@@ -21,6 +21,7 @@ from . import __version__, auth, tls
 from .client import Client, JobOptions, Progress, parse_frames
 from .connection import Access, Connection
 from .errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
+from .slave_config import SlaveConfig
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
 
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start Blender for every chunk, never keeping one open per job")
     p.add_argument("--session-frames", type=int, metavar="N",
                    help="start the open Blender afresh after N frames (default: keep it for the whole job)")
+    p.add_argument("--idle-close", type=float, metavar="SECONDS",
+                   help=f"close the open Blender after this long without work (default {SlaveConfig.idle_close:g})")
     p.add_argument("--on-stop", choices=("requeue", "finish"), default="requeue",
                    help="what Ctrl-C does to the chunk being rendered: requeue (default) gives its frames back "
                         "to the master at once; finish lets Blender finish and delivers it, and a second Ctrl-C "
@@ -229,12 +232,13 @@ def run_master(args: argparse.Namespace) -> int:
 
 def run_slave(args: argparse.Namespace) -> int:
     from .discovery import Follower, is_default
-    from .slave import Slave, SlaveConfig
+    from .slave import Slave
 
     config = SlaveConfig(master=args.master, access=_access(args), threads=args.threads, blender=args.blender,
                          tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
                          thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop,
-                         persistent=args.persistent, session_frames=args.session_frames)
+                         persistent=args.persistent, session_frames=args.session_frames,
+                         **({"idle_close": args.idle_close} if args.idle_close is not None else {}))
     if args.path:
         config.path = args.path
     if args.name:

@@ -105,6 +105,7 @@ class Slave(ChunkRendering):
         self.ahead: deque[Assignment] = deque()
         self._ahead_lock = threading.Lock()
         self._idle_delay: float | None = None  # how long to wait after an empty ask (None: idle_wait)
+        self._idle_since: float | None = None  # when the slave last found no work, in a row of empty answers
         self.courier: Courier | None = None  # delivers in the background while run() runs
         self.banners: dict[int, str] = {}
 
@@ -164,8 +165,9 @@ class Slave(ChunkRendering):
             return False
         work = self._next_work()
         if work is None:
-            self.sessions.close()  # idle: give the open Blender's memory back
+            self._idle(self.clock())
             return False
+        self._idle_since = None
         self.reports.append(self.render(work))
         if self.courier is not None:
             self.courier.kick()
@@ -175,6 +177,13 @@ class Slave(ChunkRendering):
         except (MasterUnreachable, ApiError) as exc:  # kept: the next round sends it
             self.on_status(f"{len(self.outbox)} item(s) kept in the outbox for now: {exc}")
         return True
+
+    def _idle(self, now: float) -> None:
+        """No work: after ``config.idle_close`` seconds of it, give the open Blender's memory back."""
+        if self._idle_since is None:
+            self._idle_since = now
+        if now - self._idle_since >= self.config.idle_close:
+            self.sessions.close()
 
     def _next_work(self) -> Assignment | None:
         """The chunk handed out ahead, or the master's answer to a work request.

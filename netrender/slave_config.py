@@ -42,6 +42,9 @@ class SlaveConfig:
     retry: Backoff = SLAVE_BACKOFF  # the waits while the master cannot be reached
     persistent: bool = True  # keep one Blender open per job (when the job allows it); off: one per chunk
     session_frames: int | None = None  # start that Blender afresh after this many frames (None: never)
+    # Seconds a slave with no work keeps its open Blender: at a job's end a frame often comes back (requeued
+    # from a lost or stopped slave) and a Blender still open renders it without loading the file again.
+    idle_close: float = 30.0
     # Seconds an idle slave's work request waits on the master for work (0: ask every idle_wait). Work that
     # appears is handed out at once whatever this is; a longer wait only delays a stop, which cannot cut it.
     long_poll: float = 3.0

@@ -19,6 +19,7 @@ from netrender import blender
 from netrender.blobs import file_sha256
 from netrender.client import Client, JobOptions, LocalFile
 from netrender.master import MasterServer
+from netrender.session import Sessions
 from netrender.slave import Slave, SlaveConfig
 
 
@@ -149,3 +150,35 @@ def test_a_restarted_slave_keeps_its_id_while_the_master_knows_it(tmp_path: Path
     forget_slaves(live_master)  # a master that forgot it
     again = Slave(config, run_blender=FakeBlender()).register()
     assert again != first and [s.id for s in live_master.farm.slaves(time.time())] == [again]
+
+
+class CountingSessions(Sessions):
+    """Sessions that only count how often the slave closed them."""
+
+    def __init__(self) -> None:
+        super().__init__(max_frames=None, factory=lambda spec, log_path: None)  # type: ignore[arg-type, return-value]
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_an_idle_slave_keeps_its_blender_for_idle_close_seconds(tmp_path: Path, live_master: MasterServer) -> None:
+    now = [100.0]
+    sessions = CountingSessions()
+    config = SlaveConfig(master=live_master.url, path=tmp_path / "slave", idle_close=30.0, persistent=False)
+    slave = Slave(config, clock=lambda: now[0], sessions=sessions, run_blender=FakeBlender())
+    slave.register()
+    for seconds in (0.0, 10.0, 29.0):  # no work: the open Blender may render a frame that comes back
+        now[0] = 100.0 + seconds
+        assert not slave.run_once()
+    assert sessions.closed == 0
+    now[0] = 130.0
+    assert not slave.run_once()
+    assert sessions.closed == 1, "half a minute without work: its memory goes back"
+    job = make_job(tmp_path, live_master, [1])
+    assert slave.run_once()  # work again: the idle time starts anew after it
+    now[0] = 140.0
+    assert not slave.run_once()
+    assert sessions.closed == 1
+    assert Client(live_master.url).job(job)["frame_count"]["done"] == 1
