@@ -149,7 +149,8 @@ def query_seconds(name: str, limit: float) -> float:
 def heartbeat(slave_id: str) -> Any:
     data = body_json()
     job_id = v.field(data, "job_id", int, None)
-    return {"stop": farm().heartbeat(slave_id, job_id, frame_list(data), now())}
+    at = now()
+    return {"stop": farm().heartbeat(slave_id, job_id, frame_list(data), at), "next_in": farm().heartbeat_interval(at)}
 
 
 @bp.post("/slaves/<slave_id>/release")

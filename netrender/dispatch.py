@@ -26,6 +26,7 @@ from .store import Store
 RULES_KEY = "balancing"
 LIVE_COUNT_AGE = 1.0  # seconds a count of the live slaves is used before it is counted again
 MAX_WAITING = 4  # slaves waiting for work at once: each holds a server thread (create_app sets it from them)
+HEARTBEATS_PER_SECOND = 100.0  # what the heartbeats of all rendering slaves together may ask of the master
 
 
 class Dispatch:
@@ -210,6 +211,18 @@ class Dispatch:
             if job.control is JobControl.CANCELLED:
                 return True
             return not self.store.dispatched_to(slave_id, job_id, frames)
+
+    def heartbeat_interval(self, now: float) -> float:
+        """Seconds a rendering slave should let pass before its next heartbeat.
+
+        The more slaves, the rarer each one's beats, so that together they
+        stay under :data:`HEARTBEATS_PER_SECOND` (a thousand slaves beating
+        twice a second would keep the master from anything else); never so
+        rare that a slave would look lost.
+        """
+        with self.lock:
+            live = self._live_slaves(now)
+        return min(live / HEARTBEATS_PER_SECOND, self.rules.lost_timeout / 4)
 
     def release(self, slave_id: str, job_id: int, frames: Iterable[int], now: float) -> list[int]:
         """Put back in the queue the frames a stopping slave will not finish; return them."""

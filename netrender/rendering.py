@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import blender
 from .blobs import BlobStore
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MAX_HEARTBEAT_GAP = 30.0  # seconds between heartbeats at most, whatever the master asks: it must not think us lost
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ChunkRendering:
     run_blender: Callable[..., blender.RunResult]
     banners: dict[int, str]  # job id -> the version line its open Blender printed when it started
     on_status: Callable[[str], None]
+    clock: Callable[[], float]
 
     @property
     def folder(self) -> Path:
@@ -195,18 +197,21 @@ class ChunkRendering:
             self.outbox.put("thumbnail", job_id, (frame,), payload=thumbnail, slave_id=self.id)
 
     def _stop_check(self, work: Assignment) -> Callable[[], bool]:
-        """Heartbeat the master at most every ``config.heartbeat`` s; it says when to stop.
+        """Heartbeat the master at most every ``config.heartbeat`` s, or as rarely as it asks; it says when to stop.
+
+        A big farm's master spaces its slaves' beats out (``next_in``), up to
+        :data:`MAX_HEARTBEAT_GAP`.
 
         A master that cannot be reached does not stop the render: its result
         waits in the outbox. One that forgot this slave gets a new registration.
         """
-        last = [0.0]
+        last, interval = [-math.inf], [self.config.heartbeat]
 
         def should_stop() -> bool:
             if self.aborting.is_set():
                 return True
-            now = time.monotonic()
-            if now - last[0] < self.config.heartbeat:
+            now = self.clock()
+            if now - last[0] < interval[0]:
                 return False
             last[0] = now
             payload = {"job_id": work.job_id, "frames": list(work.frames)}
@@ -217,9 +222,15 @@ class ChunkRendering:
             except (MasterUnreachable, ApiError) as exc:
                 log.warning("heartbeat failed: %s", exc)
                 return False
+            interval[0] = max(self.config.heartbeat, min(_seconds(answer.get("next_in")), MAX_HEARTBEAT_GAP))
             return bool(answer.get("stop"))
 
         return should_stop
+
+
+def _seconds(value: Any) -> float:
+    """A number of seconds from the master; anything else (an older master sends none) is 0."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else 0.0
 
 
 def _failure(result: blender.RunResult, frame: int) -> str:

@@ -124,10 +124,18 @@ def test_cancelling_a_job_tells_its_slave_to_stop(client: FlaskClient) -> None:
     slave = register(client)
     work(client, slave)
     beat = {"job_id": job["id"], "frames": [1]}
-    assert client.post(f"/api/slaves/{slave}/heartbeat", json=beat).json == {"stop": False}
+    assert client.post(f"/api/slaves/{slave}/heartbeat", json=beat).json["stop"] is False
     assert client.post(f"/api/jobs/{job['id']}/cancel").json["status"] == "cancelled"
-    assert client.post(f"/api/slaves/{slave}/heartbeat", json=beat).json == {"stop": True}
+    assert client.post(f"/api/slaves/{slave}/heartbeat", json=beat).json["stop"] is True
     assert work(client, slave) is None
+
+
+def test_the_more_slaves_the_rarer_each_ones_heartbeats(client: FlaskClient) -> None:
+    slaves = [register(client, f"node{i}") for i in range(250)]
+    beat = {"job_id": None, "frames": []}
+    assert client.post(f"/api/slaves/{slaves[0]}/heartbeat", json=beat).json == {"stop": False, "next_in": 2.5}
+    client.patch("/api/balancing", json={"lost_timeout": 8})  # but never so rare that a slave looks lost
+    assert client.post(f"/api/slaves/{slaves[0]}/heartbeat", json=beat).json["next_in"] == 2.0
 
 
 def test_a_stopping_slave_gives_back_only_its_own_frames(client: FlaskClient) -> None:

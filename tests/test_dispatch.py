@@ -94,7 +94,7 @@ def test_a_silent_slave_is_lost_and_its_frames_requeued(client: FlaskClient, app
     assert states == {"silent": "lost", "other": "idle"}
     assert work(client, other)["frames"] == [1, 2]  # type: ignore[index]
     beat = client.post(f"/api/slaves/{silent}/heartbeat", json={"job_id": job, "frames": [1, 2]})
-    assert beat.json == {"stop": True}  # its frames went to another slave
+    assert beat.json["stop"] is True  # its frames went to another slave
     states = {s["name"]: s["state"] for s in client.get("/api/slaves").json["slaves"]}
     assert states == {"silent": "idle", "other": "rendering"}
 

@@ -19,6 +19,7 @@ from netrender import blender
 from netrender.blobs import file_sha256
 from netrender.client import Client, JobOptions, LocalFile
 from netrender.master import MasterServer
+from netrender.model import Assignment
 from netrender.session import Sessions
 from netrender.slave import Slave, SlaveConfig
 
@@ -182,3 +183,26 @@ def test_an_idle_slave_keeps_its_blender_for_idle_close_seconds(tmp_path: Path, 
     assert not slave.run_once()
     assert sessions.closed == 1
     assert Client(live_master.url).job(job)["frame_count"]["done"] == 1
+
+
+def test_a_slave_spaces_its_heartbeats_as_the_master_asks(tmp_path: Path) -> None:
+    now = [0.0]
+    slave = Slave(SlaveConfig(master="http://127.0.0.1:9", path=tmp_path / "slave", heartbeat=0.5),
+                  clock=lambda: now[0])
+    slave.id = "me"
+    beats: list[float] = []
+    answers = iter([{"stop": False, "next_in": 5.0}, {"stop": False, "next_in": 5.0}, {"stop": False},
+                    {"stop": False, "next_in": 1e9}, {"stop": False, "next_in": "soon"}, {"stop": True}])
+
+    def post(path: str, body: Any = None, **kwargs: Any) -> dict[str, Any]:
+        beats.append(now[0])
+        return next(answers)
+
+    slave.conn.post = post  # type: ignore[method-assign]
+    should_stop = slave._stop_check(Assignment(1, (1,), "a.blend", "CYCLES", ()))
+    for moment in (0.0, 0.6, 4.9, 5.0, 9.9, 10.0, 10.4, 10.5, 40.4, 40.5, 41.0):
+        now[0] = moment
+        should_stop()
+    # 5 s as asked; then an older master's answer without next_in: back to the slave's own 0.5 s;
+    # an absurd wait is cut to MAX_HEARTBEAT_GAP (30 s); a malformed one counts for nothing.
+    assert beats == [0.0, 5.0, 10.0, 10.5, 40.5, 41.0]
