@@ -15,47 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from . import __version__, auth, tls
-from .client import Client, JobOptions, Progress, parse_frames
+from .client import Client, JobOptions, parse_frames
 from .connection import Access, Connection
 from .errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
+from .progress import BarProgress
 from .slave_config import SlaveConfig
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
-
-
-class BarProgress(Progress):
-    """tqdm bars on stderr: bytes while uploading, frames while the job runs."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.upload: tqdm[Any] | None = None
-        self.frames: tqdm[Any] | None = None
-
-    def missing_dependency(self, path: Path) -> None:
-        print(f"warning: missing dependency {path}", file=sys.stderr)
-
-    def upload_started(self, files: int, total_bytes: int) -> None:
-        if files:
-            self.upload = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=f"upload {files} file(s)",
-                               disable=self.quiet, leave=False)
-
-    def uploaded(self, nbytes: int) -> None:
-        if self.upload is not None:
-            self.upload.update(nbytes)
-
-    def job_update(self, job: dict[str, Any]) -> None:
-        counts = job["frame_count"]
-        if self.frames is None:
-            if self.upload is not None:
-                self.upload.close()
-            self.frames = tqdm(total=counts["total"], unit="frame", desc=f"job {job['id']}", disable=self.quiet)
-        self.frames.update(counts["done"] - self.frames.n)
-        self.frames.set_postfix_str(f"{counts['dispatched']} rendering, {counts['error']} failed", refresh=True)
-        if job["status"] in ("finished", "failed", "cancelled"):
-            self.frames.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,10 +16,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from .cli import BarProgress
 from .client import Client, JobOptions
 from .connection import Connection
 from .errors import MasterUnreachable
+from .progress import BarProgress
 from .samples import build_scene
 
 

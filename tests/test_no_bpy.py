@@ -14,7 +14,7 @@ CORE = ["netrender", "netrender.master", "netrender.slave", "netrender.client", 
         "netrender.thumbnail", "netrender.dispatch", "netrender.store", "netrender.session",
         "netrender.session_io", "netrender.rendering", "netrender.courier", "netrender.store.tally",
         "netrender.results", "netrender.slave_config", "netrender.roster", "netrender.store.frames",
-        "netrender.httpserver"]
+        "netrender.httpserver", "netrender.progress"]
 
 # A finder that makes any bpy import fail loudly, then a check that none was even attempted.
 PROBE = """
