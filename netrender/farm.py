@@ -80,7 +80,6 @@ class Farm(Results):
             lost = self._done_without_result()
             for frame in lost:
                 frame.render_time = frame.finished_at = None
-                self.thumbnail_path(frame.job_id, frame.number).unlink(missing_ok=True)  # only done frames have one
             self._move(lost, FrameEvent.RESET)
             for job_id in {f.job_id for f in lost}:
                 self.store.update_job(job_id, finished_at=None)
@@ -186,7 +185,6 @@ class Farm(Results):
                 targets = [f for f in frames if every_frame or f.status is FrameStatus.ERROR]
             for frame in targets:
                 frame.failures, frame.message, frame.render_time, frame.finished_at = 0, "", None, None
-                self.thumbnail_path(job_id, frame.number).unlink(missing_ok=True)
             self._move(targets, FrameEvent.RESET)
             self.store.clear_failures(job_id, [f.number for f in targets])
             self.store.update_job(job_id, finished_at=None)

@@ -55,9 +55,11 @@ class Results(Dispatch):
     def frame_path(self, job_id: int, number: int) -> Path:
         return Path(self._frame_file(job_id, number))
 
-    def _frame_file(self, job_id: int, number: int, name: str | None = None) -> str:
-        """:meth:`frame_path` as a string, or the path of ``name`` beside it: a result's hot path makes no Path."""
-        return f"{self.root}/job_{job_id}/frames/{name or f'{number:06d}.exr'}"
+    def _frames_dir(self, job_id: int) -> str:
+        return f"{self.root}/job_{job_id}/frames"  # strings, not Paths, on a result's hot path
+
+    def _frame_file(self, job_id: int, number: int) -> str:
+        return f"{self._frames_dir(job_id)}/{number:06d}.exr"
 
     def log_path(self, job_id: int, number: int) -> Path:
         return Path(f"{self.root}/job_{job_id}/logs/{number:06d}.log")
@@ -96,16 +98,15 @@ class Results(Dispatch):
                 self.store.slave_gate(slave_id)
                 self.store.job(job_id)
         final = self._frame_file(job_id, number)
-        incoming = self._frame_file(job_id, number, f".incoming-{_PID}-{next(_SERIAL)}.exr")  # unique, no syscall
+        incoming = f"{self._frames_dir(job_id)}/.incoming-{_PID}-{next(_SERIAL)}.exr"  # unique, without a syscall
         placed = False
         try:
             self._receive_result(chunks, incoming)
             with self.lock, self.store.transaction():
                 frame = self.store.frame(job_id, number)
-                fresh = frame.status is not FrameStatus.DONE
-                if not fresh:  # else its move to done counts it for the slave and notes it was seen (step 6)
+                if frame.status is FrameStatus.DONE:  # stored once; a move to done notes the slave itself (step 6)
                     self.store.touch_slave(slave_id, now)
-                if fresh:
+                else:
                     os.replace(incoming, final)
                     placed = True
                     frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
@@ -184,6 +185,13 @@ class Results(Dispatch):
                 os.replace(incoming, path)
         finally:
             incoming.unlink(missing_ok=True)
+
+    def _move(self, frames: list[Frame], event: FrameEvent) -> None:
+        """:meth:`Dispatch._move`; a frame reset also loses its preview, as only a done frame has one."""
+        if event is FrameEvent.RESET:
+            for frame in frames:
+                self.thumbnail_path(frame.job_id, frame.number).unlink(missing_ok=True)
+        super()._move(frames, event)
 
     def _check_thumbnail_owner(self, job_id: int, number: int, slave_id: str) -> None:
         frame = self.store.frame(job_id, number)

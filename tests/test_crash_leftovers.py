@@ -48,10 +48,14 @@ def test_a_done_frame_whose_file_never_reached_the_disk_is_rendered_again(tmp_pa
     farm.close()
     farm.frame_path(job.id, 2).unlink()
     farm.frame_path(job.id, 3).write_bytes(b"")
+    for number in (1, 2):  # previews the slave had sent
+        farm.thumbnail_path(job.id, number).parent.mkdir(parents=True, exist_ok=True)
+        farm.thumbnail_path(job.id, number).write_bytes(b"\x89PNG")
 
     farm = Farm(root)
     statuses = {f.number: f.status for f in farm.frames(job.id)}
     assert statuses == {1: FrameStatus.DONE, 2: FrameStatus.QUEUED, 3: FrameStatus.QUEUED}
+    assert farm.thumbnail_path(job.id, 1).exists() and not farm.thumbnail_path(job.id, 2).exists()
     assert "lost" in farm.frame(job.id, 2).message
     assert farm.job(job.id).finished_at is None and farm.job(job.id).status is not JobStatus.FINISHED
     farm.close()
