@@ -24,6 +24,7 @@ from .blobs import read_chunks
 from .errors import FrameNotReady, InvalidRequest, NetrenderError, NotFound, TooLarge
 from .farm import Farm
 from .model import FrameStatus, JobControl, JobSpec
+from .storage import Offer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -172,8 +173,11 @@ def frame_list(data: dict[str, Any]) -> list[int]:
 
 @bp.post("/files/missing")
 def missing_files() -> Any:
-    hashes = [v.sha256_hex(h) for h in v.field(body_json(), "hashes", list)]
-    return {"missing": farm().blobs.missing(hashes)}
+    data = body_json()
+    hashes = [v.sha256_hex(h) for h in v.field(data, "hashes", list)]
+    offers = [Offer.from_json(o) for o in v.field(data, "sources", list, [])]
+    missing, adopted = farm().missing_files(hashes, offers)
+    return {"missing": missing, "adopted": adopted}
 
 
 @bp.put("/files/<sha256>")

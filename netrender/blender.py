@@ -18,19 +18,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Blender's line after writing a frame: ``Saved: '/path/000001.exr'``.
 SAVED_RE = re.compile(r"^Saved: '(?P<path>.+)'")
 #: Blender's lines when a file cannot be opened.
 LOAD_ERROR_RE = re.compile(r"^(Error: (Cannot read file|Failed to read blend file|File format is not supported).*)")
+#: Blender's lines for a file the loaded .blend names but that is not there: a missing file (from
+#: ``report_missing_files``, which 4.x follows with ", from linked data-block …") or library.
+MISSING_RE = re.compile(r"^Warning: (?:Path '(?P<path>.+)' not found(?:$|, from )|Unable to open '(?P<lib>.+)': )")
 OUTPUT_PATTERN = "######"
 #: Run inside the slave's Blender by ``render_argv(..., thumbnails=True)``; absolute,
 #: since Blender resolves ``--python`` against its own working directory.
 THUMBNAIL_SCRIPT = Path(__file__).resolve().parent / "in_blender" / "thumbnails.py"
-REMAP_SCRIPT = THUMBNAIL_SCRIPT.with_name("remap.py")
+#: Run first by both command lines: Blender lists what the file names but cannot find (see :func:`missing_sent`).
+MISSING_SCRIPT = THUMBNAIL_SCRIPT.with_name("missing.py")
 #: Run last by :func:`session_argv`: it keeps Blender and its loaded file, rendering frames on request.
 DRIVER_SCRIPT = THUMBNAIL_SCRIPT.with_name("driver.py")
 #: The environment variable that hands the driver its token.
@@ -47,7 +51,6 @@ def render_argv(
     *,
     thumbnails: bool = False,
     allow_scripts: bool = False,
-    remap: bool = False,
 ) -> list[str]:
     """The command line that renders ``frames`` of ``blend`` to multilayer EXR.
 
@@ -64,13 +67,12 @@ def render_argv(
     ``--python`` one) runs just before ``-f``, after the file has loaded, and
     writes :func:`thumbnail_file` beside each frame.
 
-    ``remap`` runs our remap script first (the slave names its mapping in
-    the ``NETRENDER_REMAP`` environment variable), so dependencies that sat
-    outside the .blend's folder are found among the job's files.
+    Our missing-files script always runs first, so Blender's log says which
+    files the .blend names but are not there (:func:`missing_sent` reads it).
     """
     return [
         *_scene_argv(blender, blend, output_dir, engine, threads, allow_scripts),
-        *_script_argv(thumbnails=thumbnails, remap=remap),
+        *_script_argv(thumbnails=thumbnails),
         "-f", ",".join(str(f) for f in frames),
     ]
 
@@ -85,7 +87,6 @@ def session_argv(
     *,
     thumbnails: bool = False,
     allow_scripts: bool = False,
-    remap: bool = False,
     persistent_data: bool = False,
 ) -> list[str]:
     """The command line of a persistent Blender that renders frames on request (see :mod:`netrender.session`).
@@ -99,7 +100,7 @@ def session_argv(
     """
     return [
         *_scene_argv(blender, blend, output_dir, engine, threads, allow_scripts),
-        *_script_argv(thumbnails=thumbnails, remap=remap),
+        *_script_argv(thumbnails=thumbnails),
         "--python", str(DRIVER_SCRIPT),
         "--", str(port), *(["--persistent-data"] if persistent_data else []),
     ]
@@ -122,10 +123,9 @@ def _scene_argv(blender: str, blend: Path | str, output_dir: Path | str, engine:
     ]
 
 
-def _script_argv(*, thumbnails: bool, remap: bool) -> list[str]:
-    """Our ``--python`` scripts, remap first: it changes the loaded file, which all that follows must see."""
-    return [*(["--python", str(REMAP_SCRIPT)] if remap else []),
-            *(["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else [])]
+def _script_argv(*, thumbnails: bool) -> list[str]:
+    """Our ``--python`` scripts, the missing-files report first: it belongs with the file's loading."""
+    return ["--python", str(MISSING_SCRIPT), *(["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else [])]
 
 
 def _die_with_parent() -> None:
@@ -161,6 +161,34 @@ def load_error(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+def missing_path(line: str) -> str | None:
+    """The path in Blender's line about a file it cannot find; ``None`` for any other line."""
+    match = MISSING_RE.match(line.strip())
+    return None if match is None else match.group("path") or match.group("lib")
+
+
+def missing_sent(lines: Iterable[str], sent: Collection[str]) -> list[str]:
+    """Blender's lines saying that a file of ``sent`` (absolute, normalised paths) is not there.
+
+    A job renders without the files its client could not find, as Blender
+    would on the artist's machine; but a file the client did send must be
+    there, or the frame would come out wrong while looking finished. Blender
+    prints absolute paths, relative ones resolved against their own library.
+    """
+    out = []
+    for line in lines:
+        path = missing_path(line)
+        if path is not None and os.path.normpath(path) in sent:
+            out.append(line.strip())
+    return list(dict.fromkeys(out))
+
+
+def missing_message(lines: list[str]) -> str:
+    """A frame's error when Blender lacks files the job carries: Blender's own words first."""
+    shown = "; ".join(lines[:5]) + (f"; and {len(lines) - 5} more" if len(lines) > 5 else "")
+    return f"{shown} (Blender cannot find files the job carries: the slave's copy of the job is incomplete)"
+
+
 def popen(argv: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     """Start Blender with its output piped line by line, as :func:`run` and the sessions need it.
 
@@ -183,6 +211,7 @@ class RunResult:
     saved: list[str]
     error: str | None
     seconds: float
+    missing: list[str] = field(default_factory=list)  # Blender's lines about files it cannot find
 
 
 def run(
@@ -216,6 +245,8 @@ def run(
                 if path:
                     result.saved.append(path)
                 result.error = result.error or load_error(line)
+                if missing_path(line) is not None:
+                    result.missing.append(line)
 
         reader = threading.Thread(target=read_output, name="blender-output", daemon=True)
         reader.start()

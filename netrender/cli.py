@@ -19,6 +19,7 @@ from . import __version__, auth, tls
 from .client import Client, JobOptions, parse_frames
 from .connection import Access, Connection
 from .errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
+from .pathmap import PathMap
 from .progress import BarProgress
 from .slave_config import SlaveConfig
 
@@ -43,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-zeroconf", action="store_true", help="do not publish the master with zeroconf (mDNS)")
     p.add_argument("--cert", type=Path, help="serve HTTPS with this PEM certificate (its chain may follow it)")
     p.add_argument("--key", type=Path, help="the certificate's PEM private key (if not in the --cert file)")
+    p.add_argument("--storage-root", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder on storage shared with clients and slaves (repeatable): files a client has "
+                        "there are copied here instead of uploaded, and jobs may render there in place")
+    p.add_argument("--force-upload", action="store_true",
+                   help="always have clients upload their files, even those on shared storage")
+    _path_map_option(p)
     _token_option(p)
 
     p = sub.add_parser("slave", help="run a render slave until Ctrl-C")
@@ -62,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the open Blender afresh after N frames (default: keep it for the whole job)")
     p.add_argument("--idle-close", type=float, metavar="SECONDS",
                    help=f"close the open Blender after this long without work (default {SlaveConfig.idle_close:g})")
+    _path_map_option(p)
     p.add_argument("--on-stop", choices=("requeue", "finish"), default="requeue",
                    help="what Ctrl-C does to the chunk being rendered: requeue (default) gives its frames back "
                         "to the master at once; finish lets Blender finish and delivers it, and a second Ctrl-C "
@@ -84,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start Blender for every chunk instead of keeping one open per slave for the job")
     p.add_argument("--persistent-data", action="store_true",
                    help="Cycles keeps scene data between frames (faster for heavy scenes)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse to send the job if the .blend names files that do not exist (exit code 2); "
+                        "by default the job renders without them, as Blender would here, and lists them")
+    p.add_argument("--shared", action="store_true",
+                   help="render the files in place on storage the farm shares (the master's --storage-root, "
+                        "each slave's --path-map): nothing is uploaded")
+    p.add_argument("--shared-output", type=Path, metavar="DIR",
+                   help="a folder on shared storage where the slaves write each finished frame too")
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     p.add_argument("--output", type=Path, help="with --wait: download the frames here")
 
@@ -119,6 +135,12 @@ def _master_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fingerprint", help="trust only the master certificate with this SHA-256 fingerprint "
                                          "(hex; the master prints it); implies https")
     _token_option(p)
+
+
+def _path_map_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--path-map", action="append", default=[], metavar="CLIENT=LOCAL",
+                   help="a client's path prefix on shared storage and where it is on this machine, "
+                        "e.g. 'P:\\projects=/mnt/projects' (repeatable)")
 
 
 def _token_option(p: argparse.ArgumentParser) -> None:
@@ -181,6 +203,8 @@ def run_master(args: argparse.Namespace) -> int:
                                        clear_on_exit=args.clear_on_exit, cert=args.cert, key=args.key, token=token,
                                        announce=not args.no_broadcast, zeroconf=not args.no_zeroconf,
                                        announce_interval=args.broadcast_interval,
+                                       storage_roots=tuple(args.storage_root), path_map=PathMap.parse(args.path_map),
+                                       force_upload=args.force_upload,
                                        **({"threads": args.threads} if args.threads else {})))
     print(f"netrender master on {server.url} (port {server.port}), storing in {server.farm.root}", file=sys.stderr)
     if args.cert:
@@ -205,6 +229,7 @@ def run_slave(args: argparse.Namespace) -> int:
                          tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
                          thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop,
                          persistent=args.persistent, session_frames=args.session_frames,
+                         path_map=PathMap.parse(args.path_map),
                          **({"idle_close": args.idle_close} if args.idle_close is not None else {}))
     if args.path:
         config.path = args.path
@@ -230,17 +255,23 @@ def _stop_on_signals(stop: Any) -> None:
 
 
 def submit(args: argparse.Namespace) -> int:
-    from .deps import frame_range
+    from . import packer
 
     progress = BarProgress()
     client = Client(_master(args), progress, access=_access(args))
-    frames = parse_frames(args.frames) if args.frames else frame_range(args.blend)
+    frames = parse_frames(args.frames) if args.frames else packer.frame_range(args.blend)
     options = JobOptions(frames=frames, name=args.name, category=args.category, priority=args.priority,
                          tags=[t for t in args.tags.split(";") if t], chunks=args.chunks, engine=args.engine,
                          allow_scripts=args.allow_scripts, persistent=args.persistent,
-                         persistent_data=args.persistent_data)
+                         persistent_data=args.persistent_data, strict=args.strict, shared=args.shared,
+                         output_dir=str(packer.absolute(args.shared_output)) if args.shared_output else "")
     sent = client.submit(args.blend, options)
     job = sent.job
+    if sent.missing:
+        print(f"warning: {args.blend} names {len(sent.missing)} file(s) that do not exist here; the job renders "
+              "without them, as Blender would here (--strict refuses instead):", file=sys.stderr)
+        for path in sent.missing:
+            print(f"  {path}", file=sys.stderr)
     print(f"job {job['id']} submitted: {len(frames)} frame(s), {len(sent.files)} file(s), "
           f"{sent.uploaded_files} uploaded ({sent.uploaded_bytes} bytes)", file=sys.stderr)
     print(job["id"])
@@ -262,6 +293,10 @@ def status(args: argparse.Namespace) -> int:
         return 0
     job = client.job(args.job)
     print(f"job {job['id']} {job['name']!r}: {job['status']}")
+    if job.get("missing"):
+        print(f"  renders without {len(job['missing'])} file(s) its .blend names but the client did not have:")
+        for path in job["missing"]:
+            print(f"    {path}")
     for frame in job["frames"]:
         time = f"{frame['render_time']:.2f}s" if frame["render_time"] is not None else ""
         print(f"  frame {frame['number']:>6} {frame['status']:<10} {time:>8} {frame['message']}")

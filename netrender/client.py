@@ -2,11 +2,16 @@
 """The client's core, without Blender: send a .blend and its dependencies, follow, fetch.
 
 The steps are separate so the add-on and the CLI can drive them and show
-progress: :meth:`Client.prepare` decides what the job needs (BAT tracing and
-hashing), :meth:`Client.submit` uploads only what the master lacks and creates
-the job, :meth:`Client.wait` follows it, and :meth:`Client.download` fetches
-the finished frames. Progress goes to a :class:`Progress` whose methods do
-nothing by default.
+progress: :meth:`Client.submit` packs the .blend with its dependencies
+(:mod:`netrender.packer`: blender-asset-tracer decides where each file goes in
+the job and rewrites the .blend files that must change), uploads only what the
+master lacks and creates the job; :meth:`Client.wait` follows it, and
+:meth:`Client.download` fetches the finished frames. Progress goes to a
+:class:`Progress` whose methods do nothing by default.
+
+A file the .blend names but that is not on the artist's machine does not stop
+the job: it renders as Blender would render it there (a missing image comes
+out magenta), and the job lists the missing files. ``strict`` refuses instead.
 
 A master may restart while a client waits on it: :meth:`Client.wait` keeps
 polling through a master that cannot be reached, waiting longer each time
@@ -22,14 +27,15 @@ import logging
 import random as _random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import deps, retry
-from .blobs import file_sha256
+from . import packer, retry
 from .connection import Access, Connection
 from .errors import InvalidRequest, NetrenderError
+from .hashcache import HashCache
+from .packer import LocalFile
 from .retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
 
 log = logging.getLogger(__name__)
@@ -40,7 +46,8 @@ FINAL_STATUSES = ("finished", "failed", "cancelled")
 class Progress:
     """Hooks for a progress display; override what you show."""
 
-    def missing_dependency(self, path: Path) -> None: ...
+    def missing_dependency(self, path: Path) -> None:
+        """The .blend names ``path``, which does not exist here: the job renders without it."""
 
     def upload_started(self, files: int, total_bytes: int) -> None: ...
 
@@ -56,23 +63,13 @@ class Progress:
     def downloaded(self, frame: int, path: Path) -> None: ...
 
 
-@dataclass(frozen=True)
-class LocalFile:
-    abspath: Path
-    path: str
-    sha256: str
-    size: int
-
-    def ref(self) -> dict[str, Any]:
-        return {"path": self.path, "sha256": self.sha256, "size": self.size}
-
-
 @dataclass
 class Submission:
     job: dict[str, Any]
     files: list[LocalFile]
     uploaded_files: int = 0
     uploaded_bytes: int = 0
+    missing: list[Path] = field(default_factory=list)  # named by the .blend, not found on this machine
 
 
 @dataclass
@@ -87,6 +84,9 @@ class JobOptions:
     allow_scripts: bool = False
     persistent: bool = True  # slaves keep one Blender open for the job
     persistent_data: bool = False  # Cycles keeps scene data between frames
+    strict: bool = False  # refuse to send a job whose .blend names files that are not there
+    shared: bool = False  # render the files in place on storage the farm shares: nothing is uploaded
+    output_dir: str = ""  # a folder on shared storage where the slaves also write the frames
 
 
 def parse_frames(text: str) -> list[int]:
@@ -112,43 +112,63 @@ class Client:
     def __init__(self, master: str | Connection, progress: Progress | None = None, *,
                  access: Access | None = None, polling: Backoff = POLL_BACKOFF, uploads: Backoff = UPLOAD_BACKOFF,
                  sleep: Callable[[float], object] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 random: Callable[[], float] = _random.random) -> None:
+                 random: Callable[[], float] = _random.random, hashes: HashCache | None = None) -> None:
         """``access``: the token and trust for a master given by address (default: the environment's token).
 
         ``polling`` and ``uploads`` are the retry policies of :meth:`wait` and
         of each upload; ``sleep``, ``clock`` and ``random`` drive their waits (tests pass fakes).
+        ``hashes`` remembers file hashes between submits (default: the user's cache folder).
         """
         self.conn = master if isinstance(master, Connection) else Connection(master, access=access)
         self.progress = progress or Progress()
         self.polling, self.uploads = polling, uploads
         self.sleep, self.clock, self.random = sleep, clock, random
+        self.hashes = hashes
 
-    def prepare(self, blend: Path) -> list[LocalFile]:
-        """Trace and hash the files a job of ``blend`` needs; the .blend comes first."""
-        return self.trace(blend)[0]
+    def submit(self, blend: Path, options: JobOptions, files: list[LocalFile] | None = None) -> Submission:
+        """Pack ``blend``, upload what the master lacks and create the job.
 
-    def trace(self, blend: Path) -> tuple[list[LocalFile], dict[str, str]]:
-        """The files (hashed) and the paths the slave must repoint, for a job of ``blend``."""
-        traced = deps.trace(Path(blend), on_missing=self.progress.missing_dependency)
-        files = [LocalFile(p, name, file_sha256(p), p.stat().st_size) for p, name in traced.files.items()]
-        return files, traced.remap
+        ``files`` skips the packing: they are sent as they are, the first one
+        being the .blend (tests send files that are not real .blend files).
 
-    def submit(self, blend: Path, options: JobOptions, files: list[LocalFile] | None = None,
-               remap: dict[str, str] | None = None) -> Submission:
-        """Upload what the master lacks and create the job (``files``/``remap``: traced if not given)."""
+        :raise MissingDependencies: ``options.strict`` and the .blend names
+            files that are not there; nothing was sent.
+        """
+        if options.shared:
+            return self._submit_in_place(Path(blend), options)
+        sent = Submission({}, [])
         if files is None:
-            files, remap = self.trace(blend)
-        answer = self.conn.post("/api/files/missing", {"hashes": [f.sha256 for f in files]})
-        missing = set(answer["missing"])
-        to_send = list({f.sha256: f for f in files if f.sha256 in missing}.values())
-        total = sum(f.size for f in to_send)
-        self.progress.upload_started(len(to_send), total)
-        for local in to_send:
-            self.upload(local)
-        job = self.conn.post("/api/jobs", {
-            "name": options.name or Path(blend).stem,
-            "blend": files[0].path,
-            "files": [f.ref() for f in files],
+            hashes = self.hashes or HashCache.default()
+            try:
+                packed = packer.pack(Path(blend), lambda found: self._send(found, sent), hashes=hashes,
+                                     on_missing=self.progress.missing_dependency,
+                                     allow_missing=not options.strict)
+            finally:
+                if self.hashes is None:
+                    hashes.close()
+            files, sent.missing = packed.files, packed.missing
+        else:
+            self._send(files, sent)
+        sent.files = files
+        sent.job = self._create(Path(blend), options, {
+            "blend": files[0].path, "files": [f.ref() for f in files], "missing": [str(p) for p in sent.missing],
+        })
+        return sent
+
+    def _submit_in_place(self, blend: Path, options: JobOptions) -> Submission:
+        """A job whose slaves read its files where they are, on shared storage: listed, not uploaded."""
+        found, missing = packer.survey(blend, on_missing=self.progress.missing_dependency,
+                                       allow_missing=not options.strict)
+        job = self._create(blend, options, {
+            "shared": True, "blend": str(packer.absolute(blend)), "files": [],
+            "found": [str(p) for p in found], "missing": [str(p) for p in missing],
+        })
+        return Submission(job, [], missing=missing)
+
+    def _create(self, blend: Path, options: JobOptions, files: dict[str, Any]) -> dict[str, Any]:
+        return self.conn.post("/api/jobs", {  # type: ignore[no-any-return]
+            "name": options.name or blend.stem,
+            **files,
             "frames": list(options.frames),
             "category": options.category,
             "tags": list(options.tags),
@@ -156,11 +176,22 @@ class Client:
             "chunks": options.chunks,
             "engine": options.engine,
             "allow_scripts": options.allow_scripts,
-            "remap": remap or {},
             "persistent": options.persistent,
             "persistent_data": options.persistent_data,
+            "output_dir": options.output_dir,
         })
-        return Submission(job, files, len(to_send), total)
+
+    def _send(self, files: list[LocalFile], sent: Submission) -> None:
+        """Upload, by SHA-256, the files the master does not have yet (each once, however many names it has)."""
+        # The paths let a master on the same storage copy what it can see, instead of receiving it.
+        sources = [{"sha256": f.sha256, "size": f.size, "path": str(f.abspath)} for f in files]
+        answer = self.conn.post("/api/files/missing", {"hashes": [f.sha256 for f in files], "sources": sources})
+        lacking = set(answer["missing"])
+        to_send = list({f.sha256: f for f in files if f.sha256 in lacking}.values())
+        sent.uploaded_files, sent.uploaded_bytes = len(to_send), sum(f.size for f in to_send)
+        self.progress.upload_started(sent.uploaded_files, sent.uploaded_bytes)
+        for local in to_send:
+            self.upload(local)
 
     def job(self, job_id: int) -> dict[str, Any]:
         return self.conn.get(f"/api/jobs/{job_id}")  # type: ignore[no-any-return]

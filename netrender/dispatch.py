@@ -99,8 +99,9 @@ class Dispatch(Roster):
         self._move(frames, FrameEvent.DISPATCH)  # the job's last_dispatched and started_at follow (schema step 6)
         if job.started_at is None:
             self.store.add_event(job_id, now, "started")
-        return Assignment(job_id, tuple(chunk), job.spec.blend, job.spec.engine, job.spec.files,
-                          job.spec.allow_scripts, job.spec.remap, job.spec.persistent, job.spec.persistent_data)
+        spec = job.spec
+        return Assignment(job_id, tuple(chunk), spec.blend, spec.engine, spec.files, spec.allow_scripts,
+                          spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir)
 
     def wait_for_work(self, slave_id: str, clock: Callable[[], float], timeout: float) -> Assignment | None:
         """:meth:`request_work`, waiting up to ``timeout`` seconds for work that suits the slave (long poll).

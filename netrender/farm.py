@@ -36,6 +36,7 @@ from .model import (
     JobSpec,
 )
 from .results import EXR_MAGIC, Results
+from .storage import Offer, SharedStorage
 from .store import Store
 
 POINTER = "blender_master.data"
@@ -45,8 +46,11 @@ def open_root(path: Path, pid: int | None = None) -> Path:
     """The master's folder under ``path``: the one the pointer names, or a new ``master_<pid>``.
 
     Reusing the folder the pointer names is what lets a restarted master resume
-    its jobs even though its process id changed.
+    its jobs even though its process id changed. The folder is absolute: a
+    relative ``--path`` means the working folder the master started in, and
+    Flask would read a relative file name against its own package folder.
     """
+    path = Path(os.path.abspath(path))
     path.mkdir(parents=True, exist_ok=True)
     pointer = path / POINTER
     if pointer.is_file():
@@ -64,9 +68,10 @@ def open_root(path: Path, pid: int | None = None) -> Path:
 class Farm(Results):
     """Jobs and their results; the slave-facing half is :class:`Dispatch`."""
 
-    def __init__(self, root: Path, *, max_upload: int | None = None) -> None:
+    def __init__(self, root: Path, *, max_upload: int | None = None, storage: SharedStorage | None = None) -> None:
         self.root = root
         self.max_upload = max_upload
+        self.storage = storage or SharedStorage()
         self.store = Store(root / "netrender.sqlite")
         self.blobs = BlobStore(root / "store")
         self.lock = threading.RLock()
@@ -116,7 +121,11 @@ class Farm(Results):
     # -- jobs -------------------------------------------------------------
 
     def submit(self, spec: JobSpec, now: float) -> Job:
-        """Create a job from files already uploaded; lay them out in the job's folder."""
+        """Create a job from files already uploaded; lay them out in the job's folder.
+
+        A job rendered in place names a .blend on shared storage instead, which must be there.
+        """
+        self.storage.check_job(spec.blend, spec.output_dir, spec.shared)
         missing = self.blobs.missing(f.sha256 for f in spec.files)
         if missing:
             raise MissingFiles(f"{len(missing)} file(s) must be uploaded first", details={"missing": missing})
@@ -129,6 +138,11 @@ class Farm(Results):
         with self.lock:
             self._wake()
         return self.job(job_id)
+
+    def missing_files(self, hashes: list[str], offers: list[Offer]) -> tuple[list[str], list[str]]:
+        """Which files the master lacks, after taking those it can copy from shared storage; and those."""
+        adopted = self.storage.adopt(self.blobs, [o for o in offers if o.sha256 in set(hashes)], self.max_upload)
+        return self.blobs.missing(hashes), adopted
 
     def job(self, job_id: int) -> Job:
         with self.lock:

@@ -24,6 +24,8 @@ from . import api, auth, tls, web
 from .discovery import announcer_for
 from .farm import Farm, open_root
 from .httpserver import Server
+from .pathmap import PathMap
+from .storage import SharedStorage
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,11 @@ class MasterConfig:
     announce: bool = False  # UDP broadcast of the address (the CLI and the add-on turn it on)
     zeroconf: bool = False  # _netrender._tcp service (likewise)
     announce_interval: float = 10.0
+    #: Folders on storage shared with clients and slaves, where this master sees client's paths (through
+    #: ``path_map``); files there are copied, not uploaded (unless ``force_upload``), and jobs render in place.
+    storage_roots: tuple[Path, ...] = ()
+    path_map: PathMap = field(default_factory=PathMap)
+    force_upload: bool = False
 
     @property
     def tls(self) -> bool:
@@ -60,7 +67,8 @@ class MasterConfig:
 def create_app(config: MasterConfig, farm: Farm | None = None) -> Flask:
     """Build the master's app on ``config.path`` (or on a given farm, for tests)."""
     app = Flask(__name__, static_folder=None)  # /static/ belongs to the web monitor's blueprint
-    farm = farm or Farm(open_root(Path(config.path)), max_upload=config.max_upload)
+    storage = SharedStorage(config.storage_roots, config.path_map, config.force_upload)
+    farm = farm or Farm(open_root(Path(config.path)), max_upload=config.max_upload, storage=storage)
     app.extensions["netrender.farm"] = farm
     farm.max_waiting = config.threads // 2  # the other half stay free to serve what wakes the waiting ones
     app.config["NETRENDER_CLOCK"] = config.clock

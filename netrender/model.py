@@ -140,17 +140,32 @@ class JobSpec:
     chunks: int = 1
     engine: str = "CYCLES"
     allow_scripts: bool = False  # run the file's auto-run scripts, where the slave allows it too
-    remap: dict[str, str] = field(default_factory=dict)  # a path as a .blend wrote it -> a file of the job
     persistent: bool = True  # slaves keep one Blender open for the job (else one per chunk)
     persistent_data: bool = False  # Cycles keeps scene data between frames (only with ``persistent``)
+    #: Files the .blend names that the client could not find: the job renders without them, as Blender
+    #: would on the artist's machine, and says so.
+    missing: tuple[str, ...] = ()
+    #: Rendered in place on shared storage: ``blend`` is the client's absolute path of the .blend, which
+    #: each slave maps to its own mount (``--path-map``), and ``files`` is empty; ``found`` lists (by the
+    #: client's paths) the dependencies the client found there.
+    shared: bool = False
+    found: tuple[str, ...] = ()
+    #: A folder on shared storage (the client's path) where slaves also write the finished frames.
+    output_dir: str = ""
 
     @classmethod
     def from_json(cls, data: Any) -> JobSpec:
         data = v.json_object(data)
         files = tuple(FileRef.from_json(f) for f in v.field(data, "files", list))
-        blend = v.safe_relpath(data.get("blend"))
-        if blend not in {f.path for f in files}:
-            raise InvalidRequest(f"'blend' {blend!r} is not among the job's files")
+        shared = v.field(data, "shared", bool, False)
+        if shared:
+            blend = v.client_path(data.get("blend"), "blend")
+            if files:
+                raise InvalidRequest("a job rendered in place on shared storage carries no 'files'")
+        else:
+            blend = v.safe_relpath(data.get("blend"))
+            if blend not in {f.path for f in files}:
+                raise InvalidRequest(f"'blend' {blend!r} is not among the job's files")
         if len({f.path for f in files}) != len(files):
             raise InvalidRequest("two files of the job share one path")
         frames = v.field(data, "frames", list)
@@ -175,32 +190,22 @@ class JobSpec:
             chunks=v.int_in(data, "chunks", 1, 1000, 1),
             engine=engine,
             allow_scripts=v.field(data, "allow_scripts", bool, False),
-            remap=_remap(v.field(data, "remap", dict, {}), {f.path for f in files}),
             persistent=v.field(data, "persistent", bool, True),
             persistent_data=v.field(data, "persistent_data", bool, False),
+            missing=v.path_list(data, "missing"),
+            shared=shared,
+            found=v.path_list(data, "found") if shared else (),
+            output_dir=v.client_path(data["output_dir"], "output_dir") if data.get("output_dir") else "",
         )
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["frames"] = list(self.frames)
-        out["remap"] = dict(self.remap)
         out["tags"] = list(self.tags)
         out["files"] = [asdict(f) for f in self.files]
+        out["missing"] = list(self.missing)
+        out["found"] = list(self.found)
         return out
-
-
-def _remap(data: dict[str, Any], paths: set[str]) -> dict[str, str]:
-    """Remapped paths may be anything the .blend wrote, but must name one of the job's files."""
-    if len(data) > MAX_FRAMES:
-        raise InvalidRequest(f"'remap' holds more than {MAX_FRAMES} paths")
-    out = {}
-    for written, name in data.items():
-        if not written or len(written) > 4096 or "\x00" in written:
-            raise InvalidRequest("'remap' keys must be paths of at most 4096 characters with no NUL")
-        if v.safe_relpath(name) not in paths:
-            raise InvalidRequest(f"'remap' names {name!r}, which is not one of the job's files")
-        out[written] = name
-    return out
 
 
 @dataclass
@@ -301,9 +306,11 @@ class Assignment:
     engine: str
     files: tuple[FileRef, ...]
     allow_scripts: bool = False
-    remap: dict[str, str] = field(default_factory=dict)
     persistent: bool = True
     persistent_data: bool = False
+    shared: bool = False  # ``blend`` is the client's path on shared storage (see JobSpec)
+    found: tuple[str, ...] = ()
+    output_dir: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -313,21 +320,26 @@ class Assignment:
             "engine": self.engine,
             "files": [f.to_json() for f in self.files],
             "allow_scripts": self.allow_scripts,
-            "remap": dict(self.remap),
             "persistent": self.persistent,
             "persistent_data": self.persistent_data,
+            "shared": self.shared,
+            "found": list(self.found),
+            "output_dir": self.output_dir,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Assignment:
+        shared = bool(data.get("shared", False))
         return cls(
             job_id=int(data["job_id"]),
             frames=tuple(int(f) for f in data["frames"]),
-            blend=v.safe_relpath(data["blend"]),
+            blend=v.client_path(data["blend"], "blend") if shared else v.safe_relpath(data["blend"]),
             engine=str(data["engine"]),
             files=tuple(FileRef.from_json(f) for f in data["files"]),
             allow_scripts=bool(data.get("allow_scripts", False)),
-            remap=_remap(dict(data.get("remap") or {}), {f["path"] for f in data["files"]}),
             persistent=bool(data.get("persistent", True)),
             persistent_data=bool(data.get("persistent_data", False)),
+            shared=shared,
+            found=tuple(str(p) for p in data.get("found") or ()),
+            output_dir=str(data.get("output_dir") or ""),
         )

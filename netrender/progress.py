@@ -7,8 +7,6 @@ Blender's render window instead.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -23,9 +21,6 @@ class BarProgress(Progress):
         self.quiet = quiet
         self.upload: tqdm[Any] | None = None
         self.frames: tqdm[Any] | None = None
-
-    def missing_dependency(self, path: Path) -> None:
-        print(f"warning: missing dependency {path}", file=sys.stderr)
 
     def upload_started(self, files: int, total_bytes: int) -> None:
         if files:

@@ -9,13 +9,18 @@ per chunk (:func:`netrender.blender.run`) the chunk's frames go in together at
 its end. Either way a heartbeat every ``config.heartbeat`` seconds tells
 whether the master still wants the frames, and a stopping slave releases what
 it will not render.
+
+Blender lists what the loaded file names but cannot find; if that includes a
+file the job carries (:func:`sent_paths`), the slave's copy is incomplete and
+every frame would come out wrong, so they fail with Blender's words instead
+(and are retried by the master's rules, with the files fetched again).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -23,12 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import blender
+from . import blender, retry
 from .blobs import BlobStore
 from .connection import Connection
-from .errors import ApiError, MasterUnreachable
+from .errors import ApiError, HashMismatch, MasterUnreachable, NetrenderError
 from .model import Assignment
 from .outbox import Outbox
+from .pathmap import PathMap
+from .retry import FETCH_BACKOFF
 from .session import Sessions, SessionSpec
 
 if TYPE_CHECKING:
@@ -38,6 +45,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_HEARTBEAT_GAP = 30.0  # seconds between heartbeats at most, whatever the master asks: it must not think us lost
+
+
+class FetchFailed(NetrenderError):
+    """A job file could not be fetched from the master after a few tries."""
+
+    code = "fetch_failed"
 
 
 @dataclass
@@ -66,6 +79,7 @@ class ChunkRendering:
     banners: dict[int, str]  # job id -> the version line its open Blender printed when it started
     on_status: Callable[[str], None]
     clock: Callable[[], float]
+    sleep: Callable[[float], object]
 
     @property
     def folder(self) -> Path:
@@ -75,12 +89,32 @@ class ChunkRendering:
         raise NotImplementedError
 
     def fetch(self, work: Assignment) -> Path:
-        """Lay the job's files out under ``job_<id>/files``; return the main .blend's path."""
+        """Lay the job's files out under ``job_<id>/files``; return the main .blend's path.
+
+        Each missing file is downloaded into the cache, tried again a few
+        times if the master fails (``FETCH_BACKOFF``).
+
+        :raise FetchFailed: the master answered with an error every time, or
+            sent bytes that do not hash right: the chunk cannot render here.
+        :raise MasterUnreachable: the master cannot be reached (the chunk is
+            given back, as for any lost connection).
+        """
+        if work.shared:
+            blend = Path(self.config.path_map.local(work.blend))
+            if not blend.is_file():
+                raise FetchFailed(f"this slave cannot see the job's file {blend} (the client's {work.blend}) on "
+                                  "shared storage: mount it, or map its path with --path-map")
+            return blend
         root = self.folder / f"job_{work.job_id}" / "files"
         for ref in work.files:
             if not self.cache.has(ref.sha256):
                 self.on_status(f"downloading {ref.path}")
-                self.conn.download(f"/api/files/{ref.sha256}", self.cache.path(ref.sha256), expect_sha256=ref.sha256)
+                try:
+                    retry.call(lambda ref=ref: self.conn.download(  # type: ignore[misc]
+                        f"/api/files/{ref.sha256}", self.cache.path(ref.sha256), expect_sha256=ref.sha256),
+                        FETCH_BACKOFF, sleep=self.sleep, clock=self.clock, retry_if=retry.server_fault)
+                except (ApiError, HashMismatch) as exc:
+                    raise FetchFailed(f"cannot fetch the job's file {ref.path!r} from the master: {exc}") from exc
             dest = root / ref.path
             if not dest.is_file() or dest.stat().st_size != ref.size:
                 self.cache.link(ref.sha256, dest)
@@ -95,11 +129,17 @@ class ChunkRendering:
         log_path = job_dir / "logs" / f"{work.frames[0]:06d}.log"
         try:
             result = self._run_blender(work, output, log_path)
+        except FetchFailed as exc:
+            return self._unfetched(work, exc)
         except Exception:  # the frames are dispatched to us: give them back, or they wait for the lost timeout
             self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
             raise
         report = ChunkReport(work.job_id, [], [], result.cancelled)
-        if result.cancelled:
+        lacking = blender.missing_sent(result.missing, self._sent(work, job_dir))
+        if lacking:
+            result.error, report.cancelled = blender.missing_message(lacking), False
+            self._enqueue(work, result, output, log_path, report)
+        elif result.cancelled:
             self._cancelled(work, work.frames)
         else:
             self._enqueue(work, result, output, log_path, report)
@@ -109,12 +149,15 @@ class ChunkRendering:
         """Render a chunk frame by frame in the job's open Blender; each frame goes out as it is done."""
         job_dir = self.folder / f"job_{work.job_id}"
         try:
+            blend = self.fetch(work)
             spec = SessionSpec(
-                work.job_id, self.config.blender, self.fetch(work), job_dir / "output", work.engine,
+                work.job_id, self.config.blender, blend, job_dir / "output", work.engine,
                 self.config.threads, allow_scripts=self.config.allow_scripts and work.allow_scripts,
-                remap=bool(work.remap), env=self._remap_env(work, job_dir), thumbnails=self.config.thumbnails,
+                sent=self._sent(work, job_dir), thumbnails=self.config.thumbnails,
                 persistent_data=work.persistent_data,
             )
+        except FetchFailed as exc:
+            return self._unfetched(work, exc)
         except Exception:
             self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
             raise
@@ -131,11 +174,21 @@ class ChunkRendering:
             log_path.write_text(_frame_log(work.job_id, frame, outcome.log, self.banners), encoding="utf-8")
             self.outbox.put("log", work.job_id, (frame,), payload=log_path, slave_id=self.id)
             saved = outcome.path if outcome.path is not None and outcome.path.is_file() else None
-            self._put_frame(work.job_id, frame, saved, outcome.seconds, spec.output_dir, report,
+            self._put_frame(work, frame, saved, outcome.seconds, spec.output_dir, report,
                             outcome.error or f"Blender did not save frame {frame}")
             if self.courier is not None:
                 self.courier.kick()  # its upload overlaps the next frame's render
         return report
+
+    def _sent(self, work: Assignment, job_dir: Path) -> frozenset[str]:
+        return sent_paths(work, job_dir / "files", self.config.path_map)
+
+    def _unfetched(self, work: Assignment, exc: FetchFailed) -> ChunkReport:
+        """The job's files cannot be had: its frames fail with the reason, and the master's rules retry them."""
+        self.on_status(str(exc))
+        for frame in work.frames:
+            self.outbox.put("error", work.job_id, (frame,), fields={"message": str(exc)}, slave_id=self.id)
+        return ChunkReport(work.job_id, [], list(work.frames), False)
 
     def _cancelled(self, work: Assignment, frames: tuple[int, ...]) -> None:
         if self.aborting.is_set():
@@ -145,14 +198,6 @@ class ChunkRendering:
             self.on_status(f"the master took frames {_span(frames)} of job {work.job_id} back "
                            "(cancelled, or handed to another slave); Blender stopped")
 
-    def _remap_env(self, work: Assignment, job_dir: Path) -> dict[str, str]:
-        """Dependencies from outside the .blend's folder: tell Blender where they are now."""
-        if not work.remap:
-            return {}
-        plan = job_dir / "remap.json"
-        plan.write_text(json.dumps({"root": str(job_dir / "files"), "remap": work.remap}), encoding="utf-8")
-        return {"NETRENDER_REMAP": str(plan)}
-
     def _run_blender(self, work: Assignment, output: Path, log_path: Path) -> blender.RunResult:
         blend_path = self.fetch(work)
         job_dir = output.parent
@@ -161,14 +206,20 @@ class ChunkRendering:
         argv = blender.render_argv(
             self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames,
             thumbnails=self.config.thumbnails, allow_scripts=self.config.allow_scripts and work.allow_scripts,
-            remap=bool(work.remap),
         )
-        env = self._remap_env(work, job_dir)
+        sent = self._sent(work, job_dir)
+        stop, echo = self._stop_check(work), self.config.console_log
+        seen: list[str] = []  # Blender's lines about missing files: one of the job's stops the render at once
+
+        def on_line(line: str) -> None:
+            if echo:
+                print(line, end="")
+            if blender.missing_path(line) is not None:
+                seen.append(line)
+
         self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
-        return self.run_blender(
-            argv, log_path, should_stop=self._stop_check(work), env=env,
-            on_line=(lambda line: print(line, end="")) if self.config.console_log else (lambda line: None),
-        )
+        return self.run_blender(argv, log_path, should_stop=lambda: bool(blender.missing_sent(seen, sent)) or stop(),
+                                on_line=on_line)
 
     def _enqueue(self, work: Assignment, result: blender.RunResult, output: Path, log_path: Path,
                  report: ChunkReport) -> None:
@@ -180,11 +231,23 @@ class ChunkRendering:
                 self.outbox.put("log", work.job_id, (frame,), payload=log_path, copy=True, slave_id=self.id)
             path = blender.frame_file(output, frame)
             saved = path if rendered and path.is_file() else None
-            self._put_frame(work.job_id, frame, saved, per_frame, output, report, _failure(result, frame))
+            self._put_frame(work, frame, saved, per_frame, output, report, _failure(result, frame))
 
-    def _put_frame(self, job_id: int, frame: int, saved: Path | None, render_time: float, output: Path,
+    def _put_frame(self, work: Assignment, frame: int, saved: Path | None, render_time: float, output: Path,
                    report: ChunkReport, failure: str) -> None:
-        """A frame's EXR (then its thumbnail, if Blender made one), or ``failure`` when none was saved."""
+        """A frame's EXR (then its thumbnail, if Blender made one), or ``failure`` when none was saved.
+
+        A job with a shared output folder gets the frame there too, straight from this slave; the master
+        keeps its own copy for the monitor, the add-on and downloads.
+        """
+        job_id = work.job_id
+        if saved is not None and work.output_dir:
+            folder = Path(self.config.path_map.local(work.output_dir))
+            try:
+                publish(saved, folder, frame)
+            except OSError as exc:
+                log.warning("frame %s of job %s not written to %s: %s", frame, job_id, folder, exc)
+                self.on_status(f"frame {frame} of job {job_id} could not be written to {folder}: {exc}")
         if saved is None:
             self.outbox.put("error", job_id, (frame,), fields={"message": failure}, slave_id=self.id)
             report.failed.append(frame)
@@ -226,6 +289,27 @@ class ChunkRendering:
             return bool(answer.get("stop"))
 
         return should_stop
+
+
+def sent_paths(work: Assignment, root: Path, path_map: PathMap) -> frozenset[str]:
+    """The job's files as Blender will look for them: absolute and normalised, like its missing-file lines.
+
+    Those the job carries, laid out under ``root``; or, for a job rendered in
+    place, those its client found on shared storage, as this slave sees them.
+    """
+    if work.shared:
+        return frozenset(os.path.normpath(path_map.local(path)) for path in work.found)
+    return frozenset(os.path.normpath(root / ref.path) for ref in work.files)
+
+
+def publish(saved: Path, folder: Path, frame: int) -> Path:
+    """Put a finished frame into a shared output folder, whole or not at all (a temporary name, then a rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = blender.frame_file(folder, frame)
+    partial = final.with_name(f".{final.name}.part")
+    shutil.copyfile(saved, partial)
+    os.replace(partial, final)
+    return final
 
 
 def _seconds(value: Any) -> float:

@@ -82,6 +82,8 @@ SLAVE_BACKOFF = Backoff(base=1.0, factor=2.0, max_delay=60.0, jitter=0.25)
 #: A client following a job: the same waits, giving up after 10 minutes without an answer.
 POLL_BACKOFF = Backoff(base=1.0, factor=2.0, max_delay=30.0, jitter=0.25, deadline=600.0)
 #: A client's upload broken by a lost connection: sent again from the start, 5 tries in all.
+#: A slave fetching a job file: a few tries, then the chunk fails with the reason (never a loop for ever).
+FETCH_BACKOFF = Backoff(base=1.0, factor=2.0, max_delay=8.0, jitter=0.25, max_attempts=4)
 UPLOAD_BACKOFF = Backoff(base=1.0, factor=2.0, max_delay=30.0, jitter=0.25, max_attempts=5)
 
 
@@ -122,6 +124,11 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and exc.status == 503
 
 
+def server_fault(exc: BaseException) -> bool:
+    """:func:`transient`, or a 5xx: a master that failed once may serve the same file on the next try."""
+    return transient(exc) or (isinstance(exc, ApiError) and exc.status >= 500)
+
+
 def call(
     action: Callable[[], T],
     policy: Backoff,
@@ -130,8 +137,9 @@ def call(
     clock: Callable[[], float] = time.monotonic,
     random: Callable[[], float] = _random.random,
     on_retry: Callable[[NetrenderError, float], object] = lambda exc, delay: None,
+    retry_if: Callable[[NetrenderError], bool] = transient,
 ) -> T:
-    """Run ``action``; after a :func:`transient` failure wait as ``policy`` says and run it again.
+    """Run ``action``; after a failure ``retry_if`` accepts (:func:`transient` ones) wait as ``policy`` says, again.
 
     The last failure is raised once the policy gives up; any other exception at once.
     """
@@ -140,7 +148,7 @@ def call(
         try:
             return action()
         except NetrenderError as exc:
-            if not transient(exc):
+            if not retry_if(exc):
                 raise
             delay = attempts.failed(clock())
             if delay is None:

@@ -10,7 +10,7 @@ Frames come out pixel-identical to ``blender -b FILE ... -f N``.
 The API, all a slave needs::
 
     spec = SessionSpec(job_id, blender, blend, output_dir, engine, threads,
-                       allow_scripts=..., remap=..., env={...}, thumbnails=..., persistent_data=...)
+                       allow_scripts=..., sent=frozenset(...), env={...}, thumbnails=..., persistent_data=...)
     sessions = Sessions(max_frames=None)            # None: a Blender lives as long as its job
     outcome = sessions.render(spec, log_path, frame, should_stop)
     outcome.path or outcome.error; outcome.seconds; outcome.cancelled; outcome.log
@@ -24,6 +24,10 @@ it is alive, and otherwise starts a new one (:func:`decide`, pure). A
 file does not load, the outcome says so and that session is dead: the next
 render through :class:`Sessions` starts a fresh Blender. Use both from one
 thread; stop a render through ``should_stop``.
+
+A Blender that reports missing a file of ``spec.sent`` (the job's own files,
+absolute paths) while it loads never renders: its session fails with
+Blender's words, as every frame of it would come out wrong.
 
 ``log_path`` gets everything Blender prints (appended, so a restarted
 Blender's log follows its predecessor's); ``outcome.log`` holds the lines
@@ -67,8 +71,9 @@ class SessionSpec:
     engine: str
     threads: int
     allow_scripts: bool = False
-    remap: bool = False
-    #: Added to Blender's environment, e.g. ``NETRENDER_REMAP``.
+    #: The job's files as Blender will look for them (absolute, normalised): they must all be there.
+    sent: frozenset[str] = frozenset()
+    #: Added to Blender's environment.
     env: Mapping[str, str] = field(default_factory=dict)
     thumbnails: bool = False
     persistent_data: bool = False
@@ -76,8 +81,7 @@ class SessionSpec:
     def argv(self, port: int) -> list[str]:
         return blender.session_argv(
             self.blender, self.blend, self.output_dir, self.engine, self.threads, port,
-            thumbnails=self.thumbnails, allow_scripts=self.allow_scripts, remap=self.remap,
-            persistent_data=self.persistent_data,
+            thumbnails=self.thumbnails, allow_scripts=self.allow_scripts, persistent_data=self.persistent_data,
         )
 
 
@@ -176,6 +180,7 @@ class BlenderSession:
         self._channel: Channel | None = None
         self._dead = False
         self._requests = 0
+        self._startup_log: list[str] = []  # Blender's lines until the file was loaded: the first frame's log has them
 
     @property
     def alive(self) -> bool:
@@ -203,11 +208,11 @@ class BlenderSession:
             reply = self._reply(should_stop)
         except _Cancelled:
             self._kill()
-            return FrameOutcome(frame, cancelled=True, seconds=time.monotonic() - started, log=self._output.take())
+            return FrameOutcome(frame, cancelled=True, seconds=time.monotonic() - started, log=self._log())
         except (SessionError, EOFError, OSError) as exc:
             error = self._end(frame, exc)
-            return FrameOutcome(frame, error=error, seconds=time.monotonic() - started, log=self._output.take())
-        lines = self._output.lines_of(self._requests)
+            return FrameOutcome(frame, error=error, seconds=time.monotonic() - started, log=self._log())
+        lines = self._log(self._output.lines_of(self._requests))
         seconds = time.monotonic() - started
         if reply.get("frame") != frame or not isinstance(reply.get("path") or reply.get("error"), str):
             self._kill()
@@ -217,6 +222,11 @@ class BlenderSession:
             return FrameOutcome(frame, error=str(reply["error"]), seconds=seconds, log=lines)
         self.frames += 1
         return FrameOutcome(frame, path=Path(reply["path"]), seconds=seconds, log=lines)
+
+    def _log(self, lines: list[str] | None = None) -> list[str]:
+        """This outcome's lines: those given (else all not handed out yet), after the start-up's if still held."""
+        head, self._startup_log = self._startup_log, []
+        return head + (self._output.take() if lines is None else lines)
 
     def close(self, timeout: float = 10.0) -> None:
         """Ask Blender to quit, kill it if it has not within ``timeout``; the session is dead after."""
@@ -252,6 +262,7 @@ class BlenderSession:
             hello = self._accept(listener, token, started, should_stop)
         if not _same_file(hello.get("file"), self.spec.blend):
             raise SessionError(f"Blender loaded {hello.get('file')!r} rather than {str(self.spec.blend)!r}")
+        self._check_loaded(should_stop)
         self.startup_seconds = time.monotonic() - started
         log.info("Blender %s (pid %s) has %s loaded after %.1f s", hello.get("version"), self.pid,
                  self.spec.blend, self.startup_seconds)
@@ -282,6 +293,17 @@ class BlenderSession:
                 self._channel = channel
                 return hello
             channel.close()
+
+    def _check_loaded(self, should_stop: Callable[[], bool]) -> None:
+        """Collect what Blender printed while loading (a ping marks its end); refuse to go on without a job file."""
+        assert self._channel is not None
+        self._requests += 1
+        self._channel.send({"ping": True, "id": self._requests})
+        self._reply(should_stop)
+        self._startup_log = self._output.lines_of(self._requests)
+        lacking = blender.missing_sent(self._startup_log, self.spec.sent)
+        if lacking:
+            raise SessionError(blender.missing_message(lacking))
 
     def _reply(self, should_stop: Callable[[], bool]) -> dict[str, Any]:
         assert self._channel is not None and self._proc is not None

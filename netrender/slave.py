@@ -33,6 +33,7 @@ A farm runs for days, so a fault costs at most the frame in flight:
 from __future__ import annotations
 
 import logging
+import os
 import random as _random
 import shutil
 import threading
@@ -85,6 +86,8 @@ class Slave(ChunkRendering):
         if config.on_stop not in STOP_MODES:
             raise InvalidConfig(f"on_stop must be one of {', '.join(STOP_MODES)}, not {config.on_stop!r}")
         self.config = config
+        # Absolute: the slave hands these paths to Blender, which runs in a working folder of its own choosing.
+        config.path = Path(os.path.abspath(config.path))
         self.follower = follower  # hears the master's announcements, so the slave follows it if it moves
         self.conn = connection or Connection(config.master, access=config.access)
         self.run_blender = run_blender

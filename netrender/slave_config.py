@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .connection import Access
+from .pathmap import PathMap
 from .retry import SLAVE_BACKOFF, Backoff
 
 StopMode = Literal["requeue", "finish"]
@@ -48,6 +49,8 @@ class SlaveConfig:
     # Seconds an idle slave's work request waits on the master for work (0: ask every idle_wait). Work that
     # appears is handed out at once whatever this is; a longer wait only delays a stop, which cannot cut it.
     long_poll: float = 3.0
+    # Where the clients' paths on shared storage are on this machine, for jobs rendered in place.
+    path_map: PathMap = field(default_factory=PathMap)
 
 
 def machine_facts() -> dict[str, Any]:

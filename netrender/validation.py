@@ -103,6 +103,32 @@ def safe_relpath(value: Any) -> str:
     return value
 
 
+#: Paths as a client's machine writes them: POSIX, a Windows drive or a UNC share.
+_ABSOLUTE = re.compile(r"^(/|[A-Za-z]:[\\/]|\\\\[^\\])")
+MAX_PATH = 4096
+MAX_PATHS = 100_000
+
+
+def client_path(value: Any, name: str) -> str:
+    """An absolute path on a client's machine, any OS's: the master stores it, never opens it as given."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_PATH or "\x00" in value:
+        raise InvalidRequest(f"'{name}' must be a path of 1 to {MAX_PATH} characters with no NUL")
+    if not _ABSOLUTE.match(value):
+        raise InvalidRequest(f"'{name}' {value!r:.80} must be an absolute path")
+    return value
+
+
+def path_list(data: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A list of paths as a client wrote them (any OS), for reports: given or empty."""
+    values = field(data, name, list, [])
+    if len(values) > MAX_PATHS:
+        raise InvalidRequest(f"'{name}' holds more than {MAX_PATHS} paths")
+    for item in values:
+        if not isinstance(item, str) or not 0 < len(item) <= MAX_PATH or "\x00" in item:
+            raise InvalidRequest(f"'{name}' must be a list of paths of 1 to {MAX_PATH} characters with no NUL")
+    return tuple(values)
+
+
 def _kind_name(kind: type) -> str:
     return {int: "an integer", str: "a string", list: "a list", dict: "an object",
             float: "a number", bool: "true or false"}.get(kind, kind.__name__)

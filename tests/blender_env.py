@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "in_blender"
 DEPENDENCIES = ["flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "blinker", "cheroot",
                 "jaraco", "more_itertools", "requests", "urllib3", "idna", "certifi", "charset_normalizer",
-                "blender_asset_tracer", "tqdm", "zeroconf", "ifaddr"]
+                "blender_asset_tracer", "zstandard", "tqdm", "zeroconf", "ifaddr"]
 
 
 def user_scripts(folder: Path) -> Path:

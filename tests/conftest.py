@@ -17,6 +17,9 @@ from typing import Any, TypeVar
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from projects import Built
+from projects import build as build_project
+from projects import render_local as render_project
 
 from netrender.demo import stop_processes
 from netrender.master import MasterConfig, MasterServer, create_app
@@ -119,6 +122,21 @@ def sample_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sample_reference(sample_scene: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     return render_locally(sample_scene, list(range(1, 13)), tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Built]:
+    """An artist's project of each kind (``tests/projects``), built and rendered locally once per session."""
+    cache: dict[str, Built] = {}
+
+    def get(kind: str) -> Built:
+        if kind not in cache:
+            project = build_project(kind, tmp_path_factory.mktemp(kind))
+            scratch = tmp_path_factory.mktemp(f"{kind}-renders")
+            cache[kind] = Built(project, render_project(project, scratch / "local"), scratch)
+        return cache[kind]
+
+    return get
 
 
 @pytest.fixture(scope="session")

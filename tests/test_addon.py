@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from blender_env import run_script
+from projects import Built
 
 from netrender.client import Client
 from netrender.master import MasterServer
@@ -20,7 +22,11 @@ def test_the_engine_and_every_setting_of_each_mode(tmp_path: Path) -> None:
     found = run_script(tmp_path, "settings.py")
     assert found["engines"]["NET_RENDER"] == "Network Render"
     assert found["values"] == found["expected"]
-    assert found["passed_on"] == {"slave": [False, "finish"], "job": [False, True]}  # the settings reach the core
+    assert found["passed_on"] == {  # the settings reach the core
+        "slave": [False, "finish", ["P:\\projects=/mnt/projects"]],
+        "job": [False, True, True, True, "/tmp/nr-shared/renders"],
+        "master": [["/tmp/nr-shared"], ["P:\\projects=/mnt/projects"], True],
+    }
     assert found["visible"] == {
         "MASTER": ["NETRENDER_PT_master_settings", "NETRENDER_PT_network"],
         "SLAVE": ["NETRENDER_PT_network", "NETRENDER_PT_slave_settings"],
@@ -67,3 +73,16 @@ def test_the_client_buttons_against_a_live_master(
     assert found["after_remove"] == [animation]
     assert found["after_remove_all"] == [] and found["master_jobs"] == []
     assert "removed 1 job(s)" in found["status"]
+
+
+def test_missing_files_are_reported_and_refuse_to_go_when_asked(
+    tmp_path: Path, live_master: MasterServer, built_project: Callable[[str], Built]
+) -> None:
+    project = built_project("missing_files").project
+    found = run_script(tmp_path, "send_missing.py", live_master.port, blend=project.blend)
+    assert found["job"] > 0 and found["jobs"] == [found["job"]]  # the strict one never reached the master
+    assert sorted(found["missing"]) == sorted(str(p) for p in project.missing)
+    assert "2 missing file(s), see the Job panel" in found["status"]
+    assert found["strict_status"].startswith("Sending the job failed: the .blend names 2 file(s) that do not exist")
+    assert found["strict_missing"] == ""
+    assert Client(live_master.url).job(found["job"])["missing"] == found["missing"]

@@ -98,7 +98,7 @@ def test_only_missing_files_are_asked_for(client: FlaskClient) -> None:
     known = upload(client, b"already here")
     unknown = hashlib.sha256(b"not yet").hexdigest()
     answer = client.post("/api/files/missing", json={"hashes": [known, unknown]})
-    assert answer.json == {"missing": [unknown]}
+    assert answer.json == {"missing": [unknown], "adopted": []}
 
 
 def test_a_job_with_files_not_uploaded_is_refused(client: FlaskClient) -> None:
@@ -236,10 +236,13 @@ def test_malformed_calls_get_a_json_error(client: FlaskClient, method: str, path
         ({"files": [{"path": "/etc/passwd", "sha256": "0" * 64, "size": 1}]}, "must be relative"),
         ({"files": [{"path": "a/../../b.blend", "sha256": "0" * 64, "size": 1}]}, "must not hold"),
         ({"files": [{"path": "C:/x.blend", "sha256": "0" * 64, "size": 1}]}, "must be relative"),
-        ({"remap": {"/srv/tex.png": "elsewhere.png"}}, "not one of the job's files"),
-        ({"remap": {"/srv/tex.png": "../scene.blend"}}, "must not hold"),
-        ({"remap": {"": "scene.blend"}}, "'remap' keys must be paths"),
-        ({"remap": ["/srv/tex.png"]}, "'remap' must be an object"),
+        ({"missing": "/srv/tex.png"}, "'missing' must be a list"),
+        ({"missing": ["/srv/tex.png", ""]}, "'missing' must be a list of paths"),
+        ({"missing": ["a\x00b"]}, "'missing' must be a list of paths"),
+        ({"shared": True, "blend": "/p/scene.blend"}, "a job rendered in place on shared storage carries no 'files'"),
+        ({"shared": True, "files": [], "blend": "shots/a.blend"}, "'blend' 'shots/a.blend' must be an absolute"),
+        ({"shared": True, "files": [], "blend": "/p/a.blend", "found": [3]}, "'found' must be a list of paths"),
+        ({"output_dir": "frames/"}, "'output_dir' 'frames/' must be an absolute path"),
     ],
 )
 def test_bad_job_fields_are_named_in_the_error(client: FlaskClient, change: dict[str, Any], words: str) -> None:

@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 import netrender
-from netrender.blender import frame_file, load_error, render_argv, run, saved_path, thumbnail_file
+from netrender.blender import (
+    MISSING_SCRIPT,
+    frame_file,
+    load_error,
+    missing_message,
+    missing_path,
+    missing_sent,
+    render_argv,
+    run,
+    saved_path,
+    thumbnail_file,
+)
 
 
 def test_render_argv_exact() -> None:
@@ -24,8 +35,10 @@ def test_render_argv_exact() -> None:
         "-o", "/j/out/######",
         "-F", "OPEN_EXR_MULTILAYER",
         "-x", "1",
+        "--python", str(MISSING_SCRIPT),
         "-f", "1,2,3",
     ]
+    assert MISSING_SCRIPT.is_absolute() and MISSING_SCRIPT.is_file()
 
 
 def test_render_argv_with_thumbnails_runs_our_script_after_the_file_and_before_rendering() -> None:
@@ -41,6 +54,7 @@ def test_render_argv_with_thumbnails_runs_our_script_after_the_file_and_before_r
         "-o", "/j/out/######",
         "-F", "OPEN_EXR_MULTILAYER",
         "-x", "1",
+        "--python", str(MISSING_SCRIPT),
         "--python", str(script),
         "-f", "1,2,3",
     ]
@@ -117,3 +131,35 @@ def test_cancel_kills_blender_within_two_seconds(tmp_path: Path) -> None:
     assert result.cancelled
     assert result.returncode != 0
     assert elapsed < 2.0
+
+
+# Blender's own lines, as 3.4 and 4.5 print them (report_missing_files, and a library at load time).
+NOT_FOUND_34 = "Warning: Path '/s/job_1/files/assets/props/textures/skin.png' not found"
+NOT_FOUND_45 = ("Warning: Path '/s/job_1/files/assets/it's here.png' not found, from linked data-block "
+                "'IMskin.png' (from library '/s/job_1/files/assets/props/props.blend')")
+UNABLE = "Warning: Unable to open '/s/job_1/files/assets/props/props.blend': No such file or directory"
+LIBRARIES = "Warning: 1 libraries and 1 linked data-blocks are missing (including 0 ObjectData and 0 Proxies)"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [(NOT_FOUND_34 + "\n", "/s/job_1/files/assets/props/textures/skin.png"),
+     (NOT_FOUND_45, "/s/job_1/files/assets/it's here.png"),
+     (UNABLE, "/s/job_1/files/assets/props/props.blend"),
+     (LIBRARIES, None), (SAVED, None), (MISSING, None), (FRA, None),
+     ("Info: Path '/x.png' not found", None)],
+)
+def test_missing_path(line: str, expected: str | None) -> None:
+    assert missing_path(line) == expected
+
+
+def test_only_missing_files_the_job_carries_count() -> None:
+    sent = {"/s/job_1/files/assets/props/textures/skin.png", "/s/job_1/files/assets/props/props.blend"}
+    client_missing = "Warning: Path '/nonexistent/old_server/gone.png' not found"
+    lines = [FRA, client_missing, NOT_FOUND_34, UNABLE, NOT_FOUND_34, LIBRARIES]
+    assert missing_sent(lines, sent) == [NOT_FOUND_34, UNABLE]
+    assert missing_sent([client_missing, FRA], sent) == []
+    # Blender prints paths resolved against the file that wrote them: compare normalised
+    assert missing_sent(["Warning: Path '/s/job_1/files/shots/../assets/props/props.blend' not found"], sent)
+    message = missing_message([NOT_FOUND_34])
+    assert message.startswith(NOT_FOUND_34) and "incomplete" in message

@@ -19,8 +19,8 @@ from netrender.blobs import file_sha256
 from netrender.client import Client, JobOptions, LocalFile
 from netrender.connection import Connection
 from netrender.demo import free_port, wait_for_master
-from netrender.deps import DependencyError
 from netrender.master import MasterServer
+from netrender.packer import PackError
 from netrender.samples import build_scene
 from netrender.session import BlenderSession, Sessions
 from netrender.slave import Slave, SlaveConfig
@@ -88,8 +88,8 @@ def test_a_corrupt_blend_fails_with_the_log_while_other_jobs_render(
     corrupt = tmp_path / "corrupt.blend"
     corrupt.write_bytes(b"BLENDER-v304" + bytes(range(256)) * 20)
     client = Client(live_master.url)
-    with pytest.raises(DependencyError, match="cannot read corrupt.blend"):
-        client.prepare(corrupt)  # the client catches it first…
+    with pytest.raises(PackError, match="cannot read corrupt.blend"):
+        client.submit(corrupt, JobOptions(frames=[1]))  # the client catches it first…
     # …but a master must cope with one that reaches it anyway.
     files = [LocalFile(corrupt, "corrupt.blend", file_sha256(corrupt), corrupt.stat().st_size)]
     bad = client.submit(corrupt, JobOptions(frames=[1, 2], chunks=2), files=files).job
@@ -187,7 +187,7 @@ def test_a_restarted_master_process_lists_the_same_jobs_and_frames(
 
 
 @pytest.mark.parametrize("mode", ["absolute", "relative"])
-def test_a_texture_outside_the_blend_folder_is_shipped_and_remapped(
+def test_a_texture_outside_the_blend_folder_travels_with_the_job(
     tmp_path: Path, live_master: MasterServer, texture_scene: Path, mode: str
 ) -> None:
     from blender_env import run_script
@@ -205,7 +205,10 @@ def test_a_texture_outside_the_blend_folder_is_shipped_and_remapped(
     client = Client(live_master.url)
     sent = client.submit(blend, JobOptions(frames=[1]))
     names = sorted(f.path for f in sent.files)
-    assert names[0] == "_outside/" + names[0].split("/")[1] + "/checker.png" and names[1] == "outside.blend"
+    if mode == "relative":  # the job's root climbs to hold both: nothing is rewritten
+        assert names == ["assets/shared/checker.png", "project/shot/outside.blend"]
+    else:  # an absolute path goes where BAT puts files from outside the project, and the .blend is rewritten
+        assert names == ["_outside_project" + str(texture), "outside.blend"]
     texture.rename(texture.with_suffix(".gone"))  # the slave can only use the job's copy now
     slave = Slave(SlaveConfig(master=live_master.url, path=tmp_path / "slave", threads=1))
     assert slave.run_once()

@@ -169,7 +169,9 @@ def test_a_frame_as_json_has_every_field() -> None:
 def test_an_assignment_as_json_has_every_field_and_comes_back_whole() -> None:
     """``Assignment.to_json`` and ``FileRef.to_json`` are spelled out for speed, like ``Frame.to_json``."""
     files = (FileRef("a.blend", "0" * 64, 5), FileRef("tex/b.png", "1" * 64, 9))
-    work = Assignment(4, (1, 2), "a.blend", "CYCLES", files, True, {"//x.png": "tex/b.png"}, False, True)
+    work = Assignment(4, (1, 2), "a.blend", "CYCLES", files, True, False, True, output_dir="/srv/out")
     as_dicts = [dataclasses.asdict(f) for f in files]
-    assert work.to_json() == {**dataclasses.asdict(work), "frames": [1, 2], "files": as_dicts}
+    assert work.to_json() == {**dataclasses.asdict(work), "frames": [1, 2], "files": as_dicts, "found": []}
     assert Assignment.from_json(work.to_json()) == work
+    shared = Assignment(5, (3,), "P:\\show\\a.blend", "CYCLES", (), shared=True, found=("P:\\show\\t.png",))
+    assert Assignment.from_json(shared.to_json()) == shared

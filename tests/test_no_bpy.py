@@ -10,7 +10,7 @@ import pytest
 
 CORE = ["netrender", "netrender.master", "netrender.slave", "netrender.client", "netrender.balancing",
         "netrender.farm", "netrender.store", "netrender.api", "netrender.cli", "netrender.demo",
-        "netrender.deps", "netrender.blender", "netrender.samples", "netrender.web",
+        "netrender.packer", "netrender.hashcache", "netrender.blender", "netrender.samples", "netrender.web",
         "netrender.thumbnail", "netrender.dispatch", "netrender.store", "netrender.session",
         "netrender.session_io", "netrender.rendering", "netrender.courier", "netrender.store.tally",
         "netrender.results", "netrender.slave_config", "netrender.roster", "netrender.store.frames",

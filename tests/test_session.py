@@ -61,6 +61,12 @@ for line in sock.makefile("r"):
     if request.get("quit"):
         print("quitting", flush=True)
         break
+    if request.get("ping"):  # the file is loaded: say what is missing, as missing.py has Blender do
+        for path in os.environ.get("FAKE_MISSING", "").split(os.pathsep) if os.environ.get("FAKE_MISSING") else []:
+            print(f"Warning: Path '{path}' not found", flush=True)
+        print(f"NETRENDER_DONE {request['id']}", flush=True)
+        sock.sendall(b'{"pong": true}\n')
+        continue
     frame = request["frame"]
     print(f"Fra:{frame} rendering", flush=True)
     if mode == f"crash-{frame}":
@@ -124,15 +130,16 @@ def test_session_argv_exact() -> None:
         "-o", "/j/out/######",
         "-F", "OPEN_EXR_MULTILAYER",
         "-x", "1",
+        "--python", str(blender.MISSING_SCRIPT),
         "--python", str(blender.DRIVER_SCRIPT),
         "--", "40123",
     ]
     assert blender.DRIVER_SCRIPT.is_absolute() and blender.DRIVER_SCRIPT.is_file()
 
 
-def test_session_argv_runs_remap_and_thumbnails_before_the_driver() -> None:
+def test_session_argv_runs_the_missing_files_check_and_thumbnails_before_the_driver() -> None:
     argv = blender.session_argv("blender", "/j/f.blend", "/j/out", "BLENDER_EEVEE", 4, 5, thumbnails=True,
-                                allow_scripts=True, remap=True, persistent_data=True)
+                                allow_scripts=True, persistent_data=True)
     assert argv == [
         "blender",
         "-b", "/j/f.blend",
@@ -143,14 +150,14 @@ def test_session_argv_runs_remap_and_thumbnails_before_the_driver() -> None:
         "-o", "/j/out/######",
         "-F", "OPEN_EXR_MULTILAYER",
         "-x", "1",
-        "--python", str(blender.REMAP_SCRIPT),
+        "--python", str(blender.MISSING_SCRIPT),
         "--python", str(blender.THUMBNAIL_SCRIPT),
         "--python", str(blender.DRIVER_SCRIPT),
         "--", "5", "--persistent-data",
     ]
 
 
-@pytest.mark.parametrize("options", [{}, {"thumbnails": True}, {"remap": True, "allow_scripts": True}])
+@pytest.mark.parametrize("options", [{}, {"thumbnails": True}, {"thumbnails": True, "allow_scripts": True}])
 def test_a_session_sets_the_scene_up_exactly_as_a_one_off_render(options: dict[str, bool]) -> None:
     one_off = blender.render_argv("b", "/f.blend", "/out", "CYCLES", 3, [1, 2], **options)
     session = blender.session_argv("b", "/f.blend", "/out", "CYCLES", 3, 9, **options)
@@ -198,9 +205,9 @@ def test_decide(spec: SessionSpec) -> None:
     assert decide(state(spec), other_job, None) == Decision("replace", "job 8 follows job 7")
     assert decide(state(spec), more_threads, None) == Decision(
         "replace", "job 7's settings changed: threads, thumbnails")
-    remapped = SessionSpec(7, "blender", spec.blend, spec.output_dir, "CYCLES", 2, remap=True,
-                           env={"NETRENDER_REMAP": "/j/remap.json"})
-    assert decide(state(spec), remapped, None).reason == "job 7's settings changed: remap, env"
+    other_files = SessionSpec(7, "blender", spec.blend, spec.output_dir, "CYCLES", 2, sent=frozenset({"/j/a.png"}),
+                              env={"SOME": "thing"})
+    assert decide(state(spec), other_files, None).reason == "job 7's settings changed: sent, env"
 
 
 def test_sessions_reuse_then_replace_as_decided(spec: SessionSpec, tmp_path: Path) -> None:
@@ -331,10 +338,12 @@ def test_a_chatty_blender_never_blocks(spec: SessionSpec, tmp_path: Path) -> Non
     with fake_session(spec, tmp_path, "chatty") as session:
         outcome = session.render(4)
     assert outcome.ok
-    printed = 3 + 200_000 + 1  # start-up and "Fra:4 rendering", the chatter, "Saved:"
-    assert outcome.log[0] == f"[{printed - 10_000} earlier lines are in {tmp_path / 'logs' / 'session.log'}]"
+    printed = 1 + 200_000 + 1  # "Fra:4 rendering", the chatter, "Saved:"
+    startup = ["Blender 9.9 (fake)", "token on the command line: False"]  # the first frame's log has them whole
+    assert outcome.log[:2] == startup
+    assert outcome.log[2] == f"[{printed - 10_000} earlier lines are in {tmp_path / 'logs' / 'session.log'}]"
     assert outcome.log[-2:] == ["Fra:4 chatter 199999", f"Saved: '{outcome.path}'"]
-    assert len(outcome.log) == 10_001
+    assert len(outcome.log) == 2 + 10_001
     assert "Fra:4 chatter 0\n" in (tmp_path / "logs" / "session.log").read_text()
 
 

@@ -202,7 +202,7 @@ class ThumbnailBlender:
         frames = [int(f) for f in argv[argv.index("-f") + 1].split(",")]
         for frame in frames:
             blender.frame_file(output, frame).write_bytes(EXR_BYTES)
-            if "--python" in argv:
+            if str(blender.THUMBNAIL_SCRIPT) in argv:
                 blender.thumbnail_file(output, frame).write_bytes(png_bytes(1, 1, 3, b"\x10\x20\x30"))
         return blender.RunResult(0, False, [str(blender.frame_file(output, f)) for f in frames], None, 0.1)
 
@@ -249,7 +249,7 @@ def test_a_slave_without_thumbnails_neither_asks_nor_sends(tmp_path: Path, live_
     calls = spy_uploads(slave)
     make_job(tmp_path, live_master, [1])
     assert slave.run_once()
-    assert "--python" not in fake.calls[0]
+    assert str(blender.THUMBNAIL_SCRIPT) not in fake.calls[0] and str(blender.MISSING_SCRIPT) in fake.calls[0]
     assert not [path for path, _, _ in calls if path.endswith("/thumbnail")]
 
 

@@ -355,3 +355,19 @@ def test_balancing_rules_are_saved_and_refusals_shown(monitor: Monitor, live_mas
     expect(page.locator(".form-error")).to_contain_text("max_retries")
     assert farm.get("balancing")["max_retries"] == rules["max_retries"]
     assert len(monitor.errors) == 1, monitor.errors
+
+
+def test_job_page_lists_the_files_the_client_did_not_have(monitor: Monitor, live_master: MasterServer) -> None:
+    farm = FarmApi(live_master.url)
+    gone = ["/nonexistent/old_server/textures/gone.png", "/home/artist/proj/assets/moved/gone.blend"]
+    lacking = farm.submit("lacking", [1], missing=gone)["id"]
+    whole = farm.submit("whole", [1])["id"]
+    monitor.open(f"#/jobs/{lacking}")
+    note = monitor.page.locator('[data-role="missing"]')
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("2 missing files")
+    for path in gone:
+        expect(note.locator("li", has_text=path)).to_have_count(1)
+    monitor.open(f"#/jobs/{whole}")
+    expect(monitor.page.locator(".job-head")).to_contain_text("whole")
+    expect(monitor.page.locator('[data-role="missing"]')).to_be_hidden()

@@ -130,7 +130,11 @@ class NetRenderEngine(bpy.types.RenderEngine):
             raise NetrenderError("save the file first: the farm renders the saved .blend")
         frames = props.animation_frames(scene) if self.rendering_animation() else [frame]
         self.update_stats("", f"Network render: sending {Path(bpy.data.filepath).name}")
-        job_id = int(client.submit(Path(bpy.data.filepath), props.job_options(scene, frames)).job["id"])
+        sent = client.submit(Path(bpy.data.filepath), props.job_options(scene, frames))
+        if sent.missing:
+            self.report({"WARNING"}, f"{len(sent.missing)} file(s) the .blend names do not exist and are rendered "
+                                     f"without, as here: {', '.join(str(p) for p in sent.missing[:5])}")
+        job_id = int(sent.job["id"])
         _sent_jobs[key] = job_id
         return job_id
 

@@ -85,15 +85,23 @@ def _send(op: bpy.types.Operator, context: Any, frames: list[int], then: Callabl
         return
     scene = context.scene
     options = props.job_options(scene, frames)
+    s = props.settings(scene)
+    s.missing = ""
 
     def done(sent: Any) -> str:
-        props.settings(scene).job_id = int(sent.job["id"])
+        s = props.settings(scene)
+        s.job_id = int(sent.job["id"])
+        s.missing = "\n".join(str(path) for path in sent.missing)
         if then is not None:
             then()
+        lacking = f"; {len(sent.missing)} missing file(s), see the Job panel" if sent.missing else ""
         return (f"job {sent.job['id']} sent: {len(frames)} frame(s), "
-                f"{sent.uploaded_files} file(s) uploaded ({sent.uploaded_bytes} bytes)")
+                f"{sent.uploaded_files} file(s) uploaded ({sent.uploaded_bytes} bytes){lacking}")
 
     start(context, "Sending the job", lambda client: client.submit(blend, options), done)
+    if s.missing:  # known at once where the work ran to its end in place (background mode)
+        op.report({"WARNING"}, f"the file names {len(s.missing.splitlines())} file(s) that do not exist: "
+                               + ", ".join(s.missing.splitlines()[:5]))
 
 
 class NETRENDER_OT_send_job(_NetClientOperator):

@@ -27,6 +27,7 @@ from ..client import JobOptions
 from ..connection import Access, master_url
 from ..errors import InvalidConfig
 from ..master import MasterConfig
+from ..pathmap import PathMap
 from ..slave_config import SlaveConfig
 
 ENGINES = [
@@ -87,7 +88,17 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     )
     force_upload: BoolProperty(  # type: ignore[valid-type]
         name="Force Dependency Upload",
-        description="Always upload dependencies; netrender uploads every file the master lacks, by content",
+        description="Have clients upload every file, even those the master could copy from the shared storage",
+    )
+    storage_root: StringProperty(  # type: ignore[valid-type]
+        name="Shared Storage", subtype="DIR_PATH",
+        description="A folder on storage the clients and slaves share: files there are copied, not uploaded, "
+                    "and jobs may render there in place (empty: nothing is shared)",
+    )
+    path_map: StringProperty(  # type: ignore[valid-type]
+        name="Path Map",
+        description="Where clients' shared paths are on this machine: CLIENT=LOCAL pairs separated by ';', "
+                    "e.g. P:\\projects=/mnt/projects",
     )
     master_clear: BoolProperty(  # type: ignore[valid-type]
         name="Clear on exit", description="Delete the master's folder when it stops (no resuming)",
@@ -123,6 +134,20 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     priority: IntProperty(name="Priority", default=1, min=1, max=10)  # type: ignore[valid-type]
     chunks: IntProperty(name="Chunks", default=5, min=1, max=1000)  # type: ignore[valid-type]
     save_before_job: BoolProperty(name="Save Before Job", default=True)  # type: ignore[valid-type]
+    job_strict: BoolProperty(  # type: ignore[valid-type]
+        name="Refuse Missing Files",
+        description="Do not send the job if the file names images, libraries or caches that do not exist "
+                    "(off: it renders without them, as here, and they are listed)",
+    )
+    job_shared: BoolProperty(  # type: ignore[valid-type]
+        name="Render In Place",
+        description="The farm shares this file's storage: slaves read the files where they are, nothing is "
+                    "uploaded (the master needs the storage as its Shared Storage)",
+    )
+    job_shared_output: StringProperty(  # type: ignore[valid-type]
+        name="Shared Output", subtype="DIR_PATH",
+        description="A folder on the shared storage where the slaves write each finished frame too (optional)",
+    )
     persistent: BoolProperty(  # type: ignore[valid-type]
         name="Keep Blender Open", default=True,
         description="Slaves load the file once and render frame after frame in one Blender; "
@@ -142,6 +167,9 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     active_job_index: IntProperty()  # type: ignore[valid-type]
     # What the last network action said, shown in the panel
     status: StringProperty(name="Status")  # type: ignore[valid-type]
+    missing: StringProperty(  # type: ignore[valid-type]
+        name="Missing Files", description="The files the last job's .blend names but that do not exist, one a line",
+    )
 
 
 def settings(scene: Any) -> NetRenderSettings:
@@ -166,7 +194,13 @@ def master_config(s: NetRenderSettings) -> MasterConfig:
                         port=s.server_port, clear_on_exit=s.master_clear,
                         cert=_file(s.cert_path) if s.use_ssl else None, key=_file(s.key_path) if s.use_ssl else None,
                         token=token_from(_file(s.token_file)),
-                        announce=s.use_broadcast, zeroconf=s.use_broadcast)
+                        announce=s.use_broadcast, zeroconf=s.use_broadcast,
+                        storage_roots=(Path(bpy.path.abspath(s.storage_root)),) if s.storage_root else (),
+                        path_map=path_map(s), force_upload=s.force_upload)
+
+
+def path_map(s: NetRenderSettings) -> PathMap:
+    return PathMap.parse([pair for pair in s.path_map.split(";") if pair.strip()])
 
 
 def access(s: NetRenderSettings) -> Access:
@@ -179,7 +213,7 @@ def slave_config(s: NetRenderSettings) -> SlaveConfig:
         master=url(s), access=access(s), path=Path(bpy.path.abspath(s.path)), threads=s.slave_threads,
         tags=split_tags(s.slave_tags), blender=bpy.app.binary_path or "blender",
         console_log=s.slave_outputlog, clear_on_exit=s.slave_clear, thumbnails=s.slave_thumb,
-        persistent=s.slave_persistent, on_stop=s.slave_on_stop,
+        persistent=s.slave_persistent, on_stop=s.slave_on_stop, path_map=path_map(s),
     )
 
 
@@ -189,7 +223,9 @@ def job_options(scene: Any, frames: list[int]) -> JobOptions:
     name = "" if s.job_name in ("", "[default]") else s.job_name
     return JobOptions(frames=frames, name=name, category=s.job_category, tags=split_tags(s.job_tags),
                       priority=s.priority, chunks=s.chunks, engine=s.job_render_engine,
-                      persistent=s.persistent, persistent_data=s.persistent_data)
+                      persistent=s.persistent, persistent_data=s.persistent_data, strict=s.job_strict,
+                      shared=s.job_shared, output_dir=bpy.path.abspath(s.job_shared_output).rstrip("/\\")
+                      if s.job_shared_output else "")
 
 
 def animation_frames(scene: Any) -> list[int]:

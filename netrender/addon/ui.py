@@ -60,6 +60,8 @@ class NETRENDER_PT_master_settings(_NetRenderPanel):
         col.prop(s, "use_broadcast")
         col.prop(s, "force_upload")
         col.prop(s, "master_clear")
+        col.prop(s, "storage_root")
+        col.prop(s, "path_map")
 
 
 class NETRENDER_PT_slave_settings(_NetRenderPanel):
@@ -76,6 +78,7 @@ class NETRENDER_PT_slave_settings(_NetRenderPanel):
         col.prop(s, "slave_on_stop")
         col.prop(s, "slave_outputlog")
         col.prop(s, "slave_threads")
+        col.prop(s, "path_map")
 
 
 class NETRENDER_PT_job(_NetRenderPanel):
@@ -102,8 +105,21 @@ class NETRENDER_PT_job(_NetRenderPanel):
         sub.active = s.persistent
         sub.prop(s, "persistent_data")
         col.prop(s, "save_before_job")
+        col.prop(s, "job_strict")
+        col.prop(s, "job_shared")
+        sub = col.column()
+        sub.active = s.job_shared
+        sub.prop(s, "job_shared_output")
         if s.job_id:
             col.label(text=f"Current job: {s.job_id}")
+        if s.missing:
+            box = layout.box()
+            paths = s.missing.splitlines()
+            box.label(text=f"{len(paths)} missing file(s): the job renders without them", icon="ERROR")
+            for path in paths[:10]:
+                box.label(text=path)
+            if len(paths) > 10:
+                box.label(text=f"… and {len(paths) - 10} more")
 
 
 class NETRENDER_UL_slaves(bpy.types.UIList):

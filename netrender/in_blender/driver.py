@@ -3,8 +3,8 @@
 
 Starting Blender and loading a .blend can cost as much as rendering a short
 frame, so ``netrender.blender.session_argv`` starts Blender once per job with
-this script last (after ``remap.py`` and ``thumbnails.py``, so the file is
-remapped and the thumbnail handler registered). Everything after ``--`` is
+this script last (after ``missing.py`` and ``thumbnails.py``, so Blender has
+listed what the file lacks and the thumbnail handler is registered). Everything after ``--`` is
 ours: the slave's loopback port, then ``--persistent-data`` if asked for. The
 token that proves we are the Blender the slave started comes in the
 environment variable :data:`TOKEN_ENV` (a command line is visible to every
@@ -13,6 +13,10 @@ user on the machine) and is removed from the environment once read.
 The conversation, one JSON object per line over the socket:
 
 * us → slave, once: ``{"hello": TOKEN, "pid": …, "file": …, "version": …}``;
+* slave → us, once after the hello: ``{"ping": true, "id": K}``; we answer
+  ``{"pong": true}`` after the ``<DONE> K`` line below, so every line Blender
+  printed while loading (what it could not find, above all) is the slave's
+  before it asks for a frame;
 * slave → us: ``{"frame": N, "id": K}``; we render frame N and answer
   ``{"frame": N, "path": "/out/00000N.exr", "seconds": s}`` or
   ``{"frame": N, "error": "…", "seconds": s}``; just before answering we
@@ -114,6 +118,8 @@ def answer(request: Any) -> dict[str, Any] | None:
         return {"error": f"not a request: {request!r}"}
     if request.get("quit"):
         return None
+    if request.get("ping"):
+        return {"pong": True}
     frame = request.get("frame")
     if isinstance(frame, bool) or not isinstance(frame, int):
         return {"error": f"not a frame request: {request!r}"}

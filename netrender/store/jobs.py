@@ -70,11 +70,12 @@ class JobRows:
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO jobs (name, category, tags, priority, chunks, engine, blend, control,"
-                " submitted_at, allow_scripts, remap, persistent, persistent_data)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " submitted_at, allow_scripts, persistent, persistent_data, missing, shared, found, output_dir)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.name, spec.category, json.dumps(list(spec.tags)), spec.priority, spec.chunks,
                  spec.engine, spec.blend, _ACTIVE, now, int(spec.allow_scripts),
-                 json.dumps(spec.remap), int(spec.persistent), int(spec.persistent_data)),
+                 int(spec.persistent), int(spec.persistent_data), json.dumps(list(spec.missing)),
+                 int(spec.shared), json.dumps(list(spec.found)), spec.output_dir),
             )
             job_id = int(cur.lastrowid or 0)
             db.executemany(
@@ -131,8 +132,10 @@ class JobRows:
             name=row["name"], blend=row["blend"], frames=(), files=files,
             category=row["category"], tags=tuple(json.loads(row["tags"])),
             priority=row["priority"], chunks=row["chunks"], engine=row["engine"],
-            allow_scripts=bool(row["allow_scripts"]), remap=json.loads(row["remap"]),
+            allow_scripts=bool(row["allow_scripts"]),
             persistent=bool(row["persistent"]), persistent_data=bool(row["persistent_data"]),
+            missing=tuple(json.loads(row["missing"])), shared=bool(row["shared"]),
+            found=tuple(json.loads(row["found"])), output_dir=row["output_dir"],
         )
 
     def _job(self, row: sqlite3.Row | dict[str, Any], spec: JobSpec) -> Job:

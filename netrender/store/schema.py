@@ -95,6 +95,14 @@ MIGRATIONS: list[str] = [
         WHERE id = NEW.slave_id;
     END;
     """,
+    # 7: what the client could not find, and jobs rendered in place on shared storage (the remap
+    # column of step 4 is no longer read: packing rewrites the paths instead)
+    """
+    ALTER TABLE jobs ADD COLUMN missing TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN found TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN output_dir TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 

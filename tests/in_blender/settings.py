@@ -16,15 +16,17 @@ s = scene.network_render
 VALUES = {
     "MASTER": {"path": "/tmp/nr-master", "server_address": "[default]", "server_port": 8123, "use_ssl": True,
                "cert_path": "/tmp/cert.pem", "key_path": "/tmp/key.pem", "use_broadcast": False,
-               "force_upload": True, "master_clear": True},
+               "force_upload": True, "master_clear": True, "storage_root": "/tmp/nr-shared/",
+               "path_map": "P:\\projects=/tmp/nr-shared"},
     "SLAVE": {"path": "/tmp/nr-slave", "server_address": "10.0.0.5", "server_port": 9000, "slave_tags": "gpu;linux",
               "slave_clear": False, "slave_thumb": True, "slave_outputlog": True, "slave_threads": 3,
-              "slave_persistent": False, "slave_on_stop": "finish"},
+              "slave_persistent": False, "slave_on_stop": "finish", "path_map": "P:\\projects=/mnt/projects"},
     "CLIENT": {"path": "/tmp/nr-client", "server_address": "farm", "server_port": 8001, "use_ssl": False,
                "job_name": "shot 10", "job_category": "lighting", "job_tags": "gpu",
                "job_render_engine": "BLENDER_EEVEE",
                "priority": 2, "chunks": 4, "save_before_job": False, "persistent": False,
-               "persistent_data": True},
+               "persistent_data": True, "job_strict": True, "job_shared": True,
+               "job_shared_output": "/tmp/nr-shared/renders/"},
 }
 panels = [name for name in dir(bpy.types) if name.startswith("NETRENDER_PT_")]
 found: dict = {"engines": engines, "panels": sorted(panels), "values": {}, "visible": {}}
@@ -43,6 +45,11 @@ from netrender.addon import props  # noqa: E402
 
 slave = props.slave_config(s)
 job = props.job_options(scene, [1])
-found["passed_on"] = {"slave": [slave.persistent, slave.on_stop], "job": [job.persistent, job.persistent_data]}
+master = props.master_config(s)
+found["passed_on"] = {
+    "slave": [slave.persistent, slave.on_stop, slave.path_map.to_json()],
+    "job": [job.persistent, job.persistent_data, job.strict, job.shared, job.output_dir],
+    "master": [[str(p) for p in master.storage_roots], master.path_map.to_json(), master.force_upload],
+}
 bpy.ops.render.netclientbake()
 report(found)

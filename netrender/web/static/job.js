@@ -123,6 +123,12 @@ export class JobPage {
     this.legend = h("div.legend");
     this.filesBody = h("tbody");
     this.filesTotal = h("span.muted");
+    this.missingList = h("ul.plain-list.missing-list");
+    this.missingNote = h("div.notice.notice-warn", { hidden: true, dataset: { role: "missing" } },
+      this.missingTitle = h("strong"),
+      h("p.small", {}, "The .blend names these files, but the client did not have them. The job renders " +
+        "without them, as Blender would have on the artist's machine (missing images come out magenta)."),
+      this.missingList);
     this.blacklistList = h("ul.plain-list.blacklist");
     this.blacklistSelect = h("select", { "aria-label": "Slave to blacklist for this job" });
     const addBlacklist = button("Blacklist", { kind: "small", dataset: { action: "job-blacklist" } }, "ban");
@@ -149,7 +155,7 @@ export class JobPage {
         this.framesEmpty = h("p.muted", { hidden: true }, "This job has no frames."),
         this.grid),
       h("div.columns", {},
-        h("section.card", {}, h("div.card-head", {}, h("h2", {}, "Files"), this.filesTotal),
+        h("section.card", {}, h("div.card-head", {}, h("h2", {}, "Files"), this.filesTotal), this.missingNote,
           h("div.table-wrap", {}, h("table.table.compact.files-table", {},
             h("thead", {}, h("tr", {}, h("th", {}, "Path"), h("th.num", {}, "Size"))), this.filesBody))),
         h("section.card", {}, h("div.card-head", {}, h("h2", {}, "Blacklist")),
@@ -213,7 +219,7 @@ export class JobPage {
     this.times.show(job);
 
     this.renderFrames(job.frames || []);
-    this.renderFiles(job.files || []);
+    this.renderFiles(job);
     this.renderBlacklist(job.blacklist || []);
     this.renderHistory(job.history);
     if (this.panel) this.panel.update();
@@ -266,17 +272,25 @@ export class JobPage {
     return tile;
   }
 
-  renderFiles(files) {
-    const key = JSON.stringify(files);
+  renderFiles(job) {
+    // A job rendered in place on shared storage carries no files: it lists those its client found there.
+    const files = job.shared ? [job.blend, ...(job.found || [])].map((path) => ({ path, size: null }))
+      : (job.files || []);
+    const missing = job.missing || [];
+    const key = JSON.stringify([files, missing]);
     if (key === this.filesKey) return;
     this.filesKey = key;
     const total = files.reduce((sum, f) => sum + (f.size || 0), 0);
-    setText(this.filesTotal, `${files.length} ${files.length === 1 ? "file" : "files"} · ${fmtBytes(total)}`);
+    setText(this.filesTotal, `${files.length} ${files.length === 1 ? "file" : "files"}` +
+      (job.shared ? " · on shared storage" : ` · ${fmtBytes(total)}`));
     setChildren(this.filesBody, files.length ? files.map((f) => h("tr", {},
       h("td.path", { title: f.sha256 ? `sha256 ${f.sha256}` : "" }, f.path,
-        f.path === this.job.blend ? h("span.chip.chip-small", {}, "scene") : null),
-      h("td.num", {}, fmtBytes(f.size))))
+        f.path === job.blend ? h("span.chip.chip-small", {}, "scene") : null),
+      h("td.num", {}, f.size === null ? DASH : fmtBytes(f.size))))
       : h("tr", {}, h("td.muted", { colspan: 2 }, "No files.")));
+    this.missingNote.hidden = !missing.length;
+    setText(this.missingTitle, `${missing.length} missing ${missing.length === 1 ? "file" : "files"}`);
+    setChildren(this.missingList, missing.map((path) => h("li.path", {}, path)));
   }
 
   renderBlacklist(list) {
