@@ -141,7 +141,8 @@ class Farm(Results):
 
     def missing_files(self, hashes: list[str], offers: list[Offer]) -> tuple[list[str], list[str]]:
         """Which files the master lacks, after taking those it can copy from shared storage; and those."""
-        adopted = self.storage.adopt(self.blobs, [o for o in offers if o.sha256 in set(hashes)], self.max_upload)
+        asked = set(hashes)
+        adopted = self.storage.adopt(self.blobs, [o for o in offers if o.sha256 in asked], self.max_upload)
         return self.blobs.missing(hashes), adopted
 
     def job(self, job_id: int) -> Job:

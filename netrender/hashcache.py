@@ -55,6 +55,7 @@ class HashCache:
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[str, int, int, int, str]] = []
         self._memory: dict[tuple[str, int, int, int], str] = {}
+        self._stored: dict[tuple[str, int, int, int], str] | None = None
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,14 +86,16 @@ class HashCache:
         return digest
 
     def _lookup(self, key: tuple[str, int, int, int]) -> str | None:
-        if self._db is None:
-            return None
-        try:
-            row = self._db.execute("SELECT size, mtime_ns, inode, sha256 FROM hashes WHERE path = ?",
-                                   (key[0],)).fetchone()
-        except sqlite3.Error:
-            return None
-        return row[3] if row is not None and tuple(row[:3]) == key[1:] else None
+        """What the table says, read whole on first use: one query, not one per file of a big project."""
+        if self._stored is None:
+            self._stored = {}
+            if self._db is not None:
+                try:
+                    rows = self._db.execute("SELECT path, size, mtime_ns, inode, sha256 FROM hashes").fetchall()
+                except sqlite3.Error:
+                    rows = []
+                self._stored = {(path, size, mtime, inode): sha for path, size, mtime, inode, sha in rows}
+        return self._stored.get(key)
 
     def save(self) -> None:
         """Write what was hashed since the last save, in one transaction."""

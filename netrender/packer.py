@@ -31,6 +31,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: BAT's folder for files that sit outside the project (``Packer._find_new_paths``).
 OUTSIDE = "_outside_project"
+#: Threads hashing a job's files at once: the disk and two cores are busy enough with four.
+HASHERS = 4
 
 
 class PackError(NetrenderError):
@@ -124,36 +127,51 @@ def project_root(blend: Path) -> Path:
 
 
 class _Transfer(transfer.FileTransferer):
-    """BAT's transfer stage, made into a manifest: each file named, hashed, then all handed to ``send``."""
+    """BAT's transfer stage made into a manifest: each file named and hashed, then all handed to ``send``.
+
+    BAT queues files one by one to a thread that copies them; here nothing is
+    copied, so a file queued is only noted, and once BAT is done they are
+    hashed by a few threads at once (``hashlib`` lets go of the interpreter
+    lock while it hashes) before ``send`` gets them all.
+    """
 
     def __init__(self, target: PurePath, hashes: HashCache, send: Send) -> None:
         super().__init__()
         self.name = "netrender-pack"
         self.target, self.hashes, self.send = target, hashes, send
+        self.queued: dict[str, tuple[Path, bool]] = {}  # name in the job -> source, rewritten by BAT
         self.files: list[LocalFile] = []
         self.failure: BaseException | None = None
 
+    def queue_copy(self, src: Path, dst: PurePath) -> None:
+        # BAT queues a sequence's first file twice: as the asset and in its sequence.
+        self.queued.setdefault(PurePath(dst).relative_to(self.target).as_posix(), (src, False))
+
+    def queue_move(self, src: Path, dst: PurePath) -> None:
+        self.queued[PurePath(dst).relative_to(self.target).as_posix()] = (src, True)
+
     def run(self) -> None:
         try:
-            names: set[str] = set()
-            for src, dst, action in self.iter_queue():
-                name = PurePath(dst).relative_to(self.target).as_posix()
-                if name in names:  # BAT queues a sequence's first file twice: as the asset and in its sequence
-                    continue
-                names.add(name)
-                if action is transfer.Action.MOVE:  # a .blend BAT rewrote, in its temporary folder
-                    _decompress(src)
-                    sha = file_sha256(src)
-                else:
-                    sha = self.hashes.sha256(src)
-                self.files.append(LocalFile(src, name, sha, src.stat().st_size))
-            if self._abort.is_set() or self.has_error:
+            while not self.done.wait(0.05):
+                if self._abort.is_set():
+                    return
+            with ThreadPoolExecutor(max_workers=HASHERS, thread_name_prefix="netrender-hash") as pool:
+                self.files = list(pool.map(self._hashed, self.queued, *zip(*self.queued.values(), strict=True)))
+            if self._abort.is_set():
                 return
             self.hashes.save()
             self.send(self.files)
         except BaseException as exc:  # raised again by pack(), on the caller's thread
             self.failure = exc
             self.error_set(f"{type(exc).__name__}: {exc}")
+
+    def _hashed(self, name: str, src: Path, rewritten: bool) -> LocalFile:
+        if rewritten:  # a .blend BAT rewrote, in its temporary folder: new every time, never in the cache
+            _decompress(src)
+            sha = file_sha256(src)
+        else:
+            sha = self.hashes.sha256(src)
+        return LocalFile(src, name, sha, src.stat().st_size)
 
 
 def _decompress(path: Path) -> None:
