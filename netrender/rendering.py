@@ -100,11 +100,13 @@ class ChunkRendering:
             given back, as for any lost connection).
         """
         if work.shared:
-            blend = Path(self.config.path_map.local(work.blend))
-            if not blend.is_file():
-                raise FetchFailed(f"this slave cannot see the job's file {blend} (the client's {work.blend}) on "
+            local = self.config.path_map.local
+            unseen = [path for path in (work.blend, *work.found) if not os.path.exists(local(path))]
+            if unseen:
+                raise FetchFailed(f"this slave cannot see the job's file {local(unseen[0])} (the client's "
+                                  f"{unseen[0]}){f' and {len(unseen) - 1} more' if len(unseen) > 1 else ''} on "
                                   "shared storage: mount it, or map its path with --path-map")
-            return blend
+            return Path(local(work.blend))
         root = self.folder / f"job_{work.job_id}" / "files"
         for ref in work.files:
             if not self.cache.has(ref.sha256):
@@ -297,8 +299,8 @@ def sent_paths(work: Assignment, root: Path, path_map: PathMap) -> frozenset[str
     Those the job carries, laid out under ``root``; or, for a job rendered in
     place, those its client found on shared storage, as this slave sees them.
     """
-    if work.shared:
-        return frozenset(os.path.normpath(path_map.local(path)) for path in work.found)
+    if work.shared:  # where this slave sees them, and where the client did: a .blend may name either
+        return frozenset(os.path.normpath(p) for path in work.found for p in (path_map.local(path), path))
     return frozenset(os.path.normpath(root / ref.path) for ref in work.files)
 
 

@@ -62,7 +62,10 @@ class SharedStorage:
         """Where the client's path is on this machine, if that is under a shared root; else ``None``."""
         if not self.roots:
             return None
-        local = Path(os.path.realpath(self.path_map.local(client_path)))
+        try:
+            local = Path(os.path.realpath(self.path_map.local(client_path)))
+        except (OSError, ValueError):  # a name this system cannot hold, or a link loop
+            return None
         return local if any(local.is_relative_to(root) for root in self.roots) else None
 
     def adopt(self, blobs: BlobStore, offers: list[Offer], limit: int | None = None) -> list[str]:
