@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from netrender.farm import Farm, open_root
-from netrender.model import JobSpec
+from netrender.common.model import JobSpec
+from netrender.farm.jobs import Farm, open_root
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ about 0.3 s at two threads on this machine) the script times:
   thread each, already running and idle, from the submit to the last frame
   stored on the master;
 - **farm, one Blender per job with persistent data** (Cycles keeps its scene
-  data between frames; pixel-identical, see ``tests/test_session.py``);
+  data between frames; pixel-identical, see ``tests/node/test_session.py``);
 - **farm, one Blender per chunk** (``persistent`` off for the job).
 
 Chunks are one frame, the client's default. The slaves run as threads of
@@ -43,11 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netrender import blender as blender_module
 from netrender.client import Client, JobOptions
 from netrender.master import MasterConfig, MasterServer
+from netrender.node import blender as blender_module
+from netrender.node.session import BlenderSession, SessionSpec
+from netrender.node.sessions import Sessions
 from netrender.samples import build_scene
-from netrender.session import BlenderSession, Sessions, SessionSpec
 from netrender.slave import Slave, SlaveConfig
 
 SCENES = {"0.75 s frames": 12, "0.3 s frames": 3}  # Cycles samples at 480x270 giving those frame times here

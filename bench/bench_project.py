@@ -101,8 +101,8 @@ class Master:
     """A master process of its own on a free loopback port, on a fresh folder."""
 
     def __init__(self, folder: Path) -> None:
-        from netrender.connection import Connection
-        from netrender.demo import free_port, wait_for_master
+        from netrender.cli.demo import free_port, wait_for_master
+        from netrender.common.connection import Connection
 
         self.folder = folder
         self.port = free_port()
@@ -129,7 +129,7 @@ def submit_in_child(url: str, blend: Path, hashes: Path) -> dict[str, Any]:
 def child_submit(url: str, blend: Path, hashes: Path) -> None:
     """In the child: one submit, timed phase by phase; JSON on stdout."""
     from netrender.client import Client, JobOptions, Progress
-    from netrender.hashcache import HashCache
+    from netrender.pack.hashes import HashCache
 
     marks: dict[str, float] = {}
 
@@ -189,7 +189,7 @@ def main() -> int:
         finally:
             master.stop()
 
-        from netrender.hashcache import HashCache
+        from netrender.pack.hashes import HashCache
 
         cache = HashCache(hashes)
         unique = {cache.sha256(p): p for p in sorted(blend.parents[2].rglob("*")) if p.is_file()

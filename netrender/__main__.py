@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 import sys
 
-from .cli import main
+from .cli.commands import main
 
 sys.exit(main())

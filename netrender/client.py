@@ -3,7 +3,7 @@
 
 The steps are separate so the add-on and the CLI can drive them and show
 progress: :meth:`Client.submit` packs the .blend with its dependencies
-(:mod:`netrender.packer`: blender-asset-tracer decides where each file goes in
+(:mod:`netrender.pack.packer`: blender-asset-tracer decides where each file goes in
 the job and rewrites the .blend files that must change), uploads only what the
 master lacks and creates the job; :meth:`Client.wait` follows it, and
 :meth:`Client.download` fetches the finished frames. Progress goes to a
@@ -15,7 +15,7 @@ out magenta), and the job lists the missing files. ``strict`` refuses instead.
 
 A master may restart while a client waits on it: :meth:`Client.wait` keeps
 polling through a master that cannot be reached, waiting longer each time
-(``polling``, see :mod:`netrender.retry`) until it answers or the policy's
+(``polling``, see :mod:`netrender.common.retry`) until it answers or the policy's
 deadline passes; an upload broken by a lost connection starts again from its
 first byte (``uploads``, a few tries), which is safe because the master
 writes each upload under a temporary name and keeps it only when complete.
@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import packer, retry
-from .connection import Access, Connection
-from .errors import InvalidRequest, NetrenderError
-from .hashcache import HashCache
-from .packer import LocalFile
-from .retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
+from .common import retry
+from .common.connection import Access, Connection
+from .common.errors import InvalidRequest, NetrenderError
+from .common.retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
+from .pack import packer
+from .pack.hashes import HashCache
+from .pack.packer import LocalFile
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 """The master as a service: the Flask app factory and the WSGI server around it.
 
 ``create_app(config)`` builds the app (tests use its ``test_client``);
-:class:`MasterServer` serves it with cheroot (see :mod:`netrender.httpserver`),
+:class:`MasterServer` serves it with cheroot (see :mod:`netrender.server.httpserver`),
 a production WSGI server in pure Python, so the same code runs from the
 command line and inside Blender, over HTTP or, given a certificate, HTTPS.
 """
@@ -20,12 +20,14 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import api, auth, tls, web
+from . import web
+from .common import tls
+from .common.pathmap import PathMap
 from .discovery import announcer_for
-from .farm import Farm, open_root
-from .httpserver import Server
-from .pathmap import PathMap
-from .storage import SharedStorage
+from .farm.jobs import Farm, open_root
+from .farm.storage import SharedStorage
+from .server import api, auth
+from .server.httpserver import Server
 
 log = logging.getLogger(__name__)
 

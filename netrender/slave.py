@@ -11,7 +11,7 @@ downloaded once per slave whatever the number of jobs using it.
 A farm runs for days, so a fault costs at most the frame in flight:
 
 - What a render produces (logs, frames, errors, thumbnails, released frames)
-  goes into the outbox under ``<path>/outbox`` (see :mod:`netrender.outbox`)
+  goes into the outbox under ``<path>/outbox`` (see :mod:`netrender.node.outbox`)
   before it is sent. What the master cannot take now is sent when it answers
   again, by this process or the next one started on the same path; each round
   delivers the outbox before asking for new work.
@@ -19,7 +19,7 @@ A farm runs for days, so a fault costs at most the frame in flight:
   request, a heartbeat or a delivery) gets a new registration, and the request
   is repeated under the new id; the master accepts results from any slave it knows.
 - While the master cannot be reached the loop waits as ``config.retry`` says
-  (exponential backoff with jitter, see :mod:`netrender.retry`).
+  (exponential backoff with jitter, see :mod:`netrender.common.retry`).
 - Stopping (Ctrl-C): with ``on_stop="requeue"`` (the default) Blender is killed
   and the chunk's frames are released to the master. With ``"finish"`` the
   first stop lets Blender finish the chunk and the slave delivers it before it
@@ -43,18 +43,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import blender, outbox
-from .blobs import BlobStore
-from .connection import CONNECT_TIMEOUT, READ_TIMEOUT, Connection
-from .courier import Courier
+from .common.blobs import BlobStore
+from .common.connection import CONNECT_TIMEOUT, READ_TIMEOUT, Connection
+from .common.errors import ApiError, InvalidConfig, MasterUnreachable
+from .common.model import Assignment
+from .common.retry import Attempts
 from .discovery import Follower
-from .errors import ApiError, InvalidConfig, MasterUnreachable
-from .model import Assignment
-from .outbox import Outbox
-from .rendering import ChunkRendering, ChunkReport
-from .retry import Attempts
-from .session import BlenderSession, Sessions, SessionSpec
-from .slave_config import STOP_MODES, SlaveConfig, StopMode, machine_facts
+from .node import blender, outbox
+from .node.config import STOP_MODES, SlaveConfig, StopMode, machine_facts
+from .node.courier import Courier
+from .node.outbox import Outbox
+from .node.rendering import ChunkRendering, ChunkReport
+from .node.session import BlenderSession, SessionSpec
+from .node.sessions import Sessions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,46 +116,6 @@ class Slave(ChunkRendering):
     def _session(self, spec: SessionSpec, log_path: Path) -> BlenderSession:
         echo = (lambda line: print(line, end="", flush=True)) if self.config.console_log else (lambda line: None)
         return BlenderSession(spec, log_path, on_line=echo)
-
-    @property
-    def folder(self) -> Path:
-        return Path(self.config.path) / f"slave_{self.id}"
-
-    def register(self) -> str:
-        """Take back the id this slave's folder had, while the master knows it; else register anew.
-
-        Keeping the id across restarts matters: releases and error reports left
-        in the outbox name frames the master holds under that id.
-        """
-        kept = self._kept_id()
-        if kept is not None and self.id is None:
-            try:
-                self.conn.post(f"/api/slaves/{kept}/heartbeat", {})
-                self.id = kept
-                self.on_status(f"back with {self.conn.url} as {self.id}")
-                return self.id
-            except ApiError as exc:
-                if exc.code != "unknown_slave":
-                    raise
-        answer = self.conn.post("/api/slaves", {
-            "name": self.config.name, "facts": machine_facts(), "tags": list(self.config.tags),
-        })
-        self.id = str(answer["id"])
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._id_file.write_text(self.id + "\n", encoding="utf-8")
-        self.on_status(f"registered with {self.conn.url} as {self.id}")
-        return self.id
-
-    @property
-    def _id_file(self) -> Path:
-        return Path(self.config.path) / "slave_id"
-
-    def _kept_id(self) -> str | None:
-        try:
-            text = self._id_file.read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        return text if text.isalnum() and len(text) <= 64 else None
 
     def run_once(self) -> bool:
         """Deliver the outbox, then ask for one chunk and render it; ``False`` when nothing was rendered.
@@ -270,7 +231,7 @@ class Slave(ChunkRendering):
     def run(self, idle_wait: float = 1.0) -> None:
         """Loop until :meth:`stop`; wait between empty asks and after failures, never while work flows.
 
-        Results go up in the background (:class:`~netrender.courier.Courier`)
+        Results go up in the background (:class:`~netrender.node.courier.Courier`)
         while the next frame renders.
         """
         self.courier = Courier(self.deliver, self.config.retry, on_status=self.on_status, clock=self.clock)
@@ -347,13 +308,3 @@ class Slave(ChunkRendering):
     def _nap(self, seconds: float) -> None:
         self._wake.wait(seconds)
         self._wake.clear()
-
-    def _as_registered(self, request: Callable[[str], T]) -> T:
-        """Make ``request`` as this slave: register first if needed, and again if the master forgot us."""
-        try:
-            return request(self.id or self.register())
-        except ApiError as exc:
-            if exc.code != "unknown_slave":
-                raise
-        self.on_status("the master does not know this slave any more: registering again")
-        return request(self.register())

@@ -25,9 +25,9 @@ from typing import Any
 
 from conftest import wait_until
 
-from netrender.connection import Connection
-from netrender.demo import free_port, wait_for_master
-from netrender.errors import MasterUnreachable
+from netrender.cli.demo import free_port, wait_for_master
+from netrender.common.connection import Connection
+from netrender.common.errors import MasterUnreachable
 
 #: The slave's status line when it starts a chunk: ``[name] rendering job 1 frames 4-6`` (or ``frames 7``).
 RENDERING_RE = re.compile(r"rendering job (?P<job>\d+) frames (?P<first>\d+)(?:-(?P<last>\d+))?")

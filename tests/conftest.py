@@ -21,7 +21,7 @@ from projects import Built
 from projects import build as build_project
 from projects import render_local as render_project
 
-from netrender.demo import stop_processes
+from netrender.cli.demo import stop_processes
 from netrender.master import MasterConfig, MasterServer, create_app
 from netrender.samples import build_scene
 

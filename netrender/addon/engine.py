@@ -22,8 +22,8 @@ from typing import Any
 import bpy
 
 from ..client import Client
+from ..common.errors import NetrenderError
 from ..discovery import Follower, is_default
-from ..errors import NetrenderError
 from ..master import MasterServer
 from ..slave import Slave
 from . import props

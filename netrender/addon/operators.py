@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import bpy
 
 from ..client import Client
+from ..common.errors import NetrenderError
 from ..discovery import find_master
-from ..errors import NetrenderError
 from . import props
 from .tasks import TASKS
 

@@ -22,13 +22,13 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..auth import token_from
 from ..client import JobOptions
-from ..connection import Access, master_url
-from ..errors import InvalidConfig
+from ..common.connection import Access, master_url
+from ..common.errors import InvalidConfig
+from ..common.pathmap import PathMap
+from ..common.token import token_from
 from ..master import MasterConfig
-from ..pathmap import PathMap
-from ..slave_config import SlaveConfig
+from ..node.config import SlaveConfig
 
 ENGINES = [
     ("CYCLES", "Cycles", "Render the job with Cycles"),

@@ -19,7 +19,7 @@ from zeroconf import (
     Zeroconf,
 )
 
-from ..errors import MasterUnreachable
+from ..common.errors import MasterUnreachable
 
 log = logging.getLogger(__name__)
 

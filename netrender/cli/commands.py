@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What each ``netrender`` command does (their options are in :mod:`.parser`).
+
+Results go to stdout, messages and progress bars to stderr. Exit codes:
+0 success, 1 a job failed or was cancelled, 2 bad usage or input,
+3 the master cannot be reached, 4 the master refused the request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import Any
+
+from ..client import Client, JobOptions, parse_frames
+from ..common import tls
+from ..common.connection import Access, Connection
+from ..common.errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
+from ..common.pathmap import PathMap
+from ..common.token import token_from
+from ..node.config import SlaveConfig
+from .parser import build_parser
+from .progress import BarProgress
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
+
+
+def _master(args: argparse.Namespace) -> str:
+    """The master's URL: as given, else this machine's if one answers there, else discovered."""
+    from ..discovery import find_master, is_default
+
+    if not args.discover and not is_default(args.master):
+        return str(args.master)
+    access = _access(args)
+    if not args.discover:
+        local = Connection("[default]", access=access, timeout=(1.0, 5.0))
+        try:
+            local.get("/api/version")
+            return local.url
+        except NetrenderError:
+            pass
+    print("looking for the master on the network…", file=sys.stderr)
+    url = find_master(https_only=access.tls)
+    print(f"found the master at {url}", file=sys.stderr)
+    return url
+
+
+def _access(args: argparse.Namespace) -> Access:
+    """The token and trust settings of a slave or client command."""
+    fingerprint = tls.parse_fingerprint(args.fingerprint) if args.fingerprint else None
+    return Access(token=token_from(args.token_file), ca_file=args.ca_file, fingerprint=fingerprint)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except MasterUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except ApiError as exc:
+        print(f"error: the master refused: {exc.message} ({exc.code})", file=sys.stderr)
+        return EXIT_REFUSED
+    except (InvalidRequest, NetrenderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run_master(args: argparse.Namespace) -> int:
+    from ..master import MasterConfig, MasterServer
+
+    if args.key and not args.cert:
+        raise InvalidConfig("--key needs --cert")
+    if args.threads is not None and args.threads < 2:
+        raise InvalidConfig("--threads must be at least 2: one serves while another holds a waiting slave")
+    token = token_from(args.token_file)
+    server = MasterServer(MasterConfig(path=args.path, address=args.address, port=args.port,
+                                       clear_on_exit=args.clear_on_exit, cert=args.cert, key=args.key, token=token,
+                                       announce=not args.no_broadcast, zeroconf=not args.no_zeroconf,
+                                       announce_interval=args.broadcast_interval,
+                                       storage_roots=tuple(args.storage_root), path_map=PathMap.parse(args.path_map),
+                                       force_upload=args.force_upload,
+                                       **({"threads": args.threads} if args.threads else {})))
+    print(f"netrender master on {server.url} (port {server.port}), storing in {server.farm.root}", file=sys.stderr)
+    if args.cert:
+        print(f"certificate SHA-256 fingerprint: {tls.fingerprint(args.cert)}", file=sys.stderr)
+    print("farm token: " + ("required on every API call" if token else "none, the API is open"), file=sys.stderr)
+    if token and not args.cert:
+        print("warning: without --cert the token crosses the network in clear text", file=sys.stderr)
+    _stop_on_signals(server.stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+        print("master stopped", file=sys.stderr)
+    return 0
+
+
+def run_slave(args: argparse.Namespace) -> int:
+    from ..discovery import Follower, is_default
+    from ..slave import Slave
+
+    config = SlaveConfig(master=args.master, access=_access(args), threads=args.threads, blender=args.blender,
+                         tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
+                         thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop,
+                         persistent=args.persistent, session_frames=args.session_frames,
+                         path_map=PathMap.parse(args.path_map),
+                         **({"idle_close": args.idle_close} if args.idle_close is not None else {}))
+    if args.path:
+        config.path = args.path
+    if args.name:
+        config.name = args.name
+    follower = None
+    if args.discover or is_default(args.master):
+        # Listen for the master's announcements for as long as the slave runs: it follows a master that moves.
+        follower = Follower(https_only=config.access.tls if config.access else False).start()
+        config.master = follower.wait(11.0) or "[default]"
+        print(f"[{config.name}] master: {config.master}", file=sys.stderr)
+    slave = Slave(config, on_status=lambda text: print(f"[{config.name}] {text}", file=sys.stderr), follower=follower)
+    _stop_on_signals(slave.stop)
+    slave.run()
+    print(f"[{config.name}] slave stopped", file=sys.stderr)
+    return 0
+
+
+def _stop_on_signals(stop: Any) -> None:
+    """Ctrl-C and SIGTERM stop the service cleanly instead of a traceback."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop())
+
+
+def submit(args: argparse.Namespace) -> int:
+    from ..pack import packer
+
+    progress = BarProgress()
+    client = Client(_master(args), progress, access=_access(args))
+    frames = parse_frames(args.frames) if args.frames else packer.frame_range(args.blend)
+    options = JobOptions(frames=frames, name=args.name, category=args.category, priority=args.priority,
+                         tags=[t for t in args.tags.split(";") if t], chunks=args.chunks, engine=args.engine,
+                         allow_scripts=args.allow_scripts, persistent=args.persistent,
+                         persistent_data=args.persistent_data, strict=args.strict, shared=args.shared,
+                         output_dir=str(packer.absolute(args.shared_output)) if args.shared_output else "")
+    sent = client.submit(args.blend, options)
+    job = sent.job
+    if sent.missing:
+        print(f"warning: {args.blend} names {len(sent.missing)} file(s) that do not exist here; the job renders "
+              "without them, as Blender would here (--strict refuses instead):", file=sys.stderr)
+        for path in sent.missing:
+            print(f"  {path}", file=sys.stderr)
+    print(f"job {job['id']} submitted: {len(frames)} frame(s), {len(sent.files)} file(s), "
+          f"{sent.uploaded_files} uploaded ({sent.uploaded_bytes} bytes)", file=sys.stderr)
+    print(job["id"])
+    if not args.wait:
+        return 0
+    final = client.wait(job["id"])
+    if args.output:
+        saved = client.download(job["id"], args.output)
+        print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
+    return 0 if final["status"] == "finished" else EXIT_FAILED
+
+
+def status(args: argparse.Namespace) -> int:
+    client = Client(_master(args), access=_access(args))
+    if args.job is None:
+        for job in client.jobs():
+            c = job["frame_count"]
+            print(f"{job['id']:>5}  {job['status']:<10} {c['done']:>5}/{c['total']:<5} {job['name']}")
+        return 0
+    job = client.job(args.job)
+    print(f"job {job['id']} {job['name']!r}: {job['status']}")
+    if job.get("missing"):
+        print(f"  renders without {len(job['missing'])} file(s) its .blend names but the client did not have:")
+        for path in job["missing"]:
+            print(f"    {path}")
+    for frame in job["frames"]:
+        time = f"{frame['render_time']:.2f}s" if frame["render_time"] is not None else ""
+        print(f"  frame {frame['number']:>6} {frame['status']:<10} {time:>8} {frame['message']}")
+    return 0
+
+
+def results(args: argparse.Namespace) -> int:
+    saved = Client(_master(args), BarProgress(), access=_access(args)).download(args.job, args.output)
+    print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cancel(args: argparse.Namespace) -> int:
+    Client(_master(args), access=_access(args)).conn.post(f"/api/jobs/{args.job}/cancel")
+    return 0
+
+
+def remove(args: argparse.Namespace) -> int:
+    client = Client(_master(args), access=_access(args))
+    client.conn.request("DELETE", f"/api/jobs/{args.job}", params={"delete_files": "true"})
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.folder, frames=args.frames, slaves=args.slaves, blender=args.blender)
+
+
+COMMANDS = {
+    "master": run_master, "slave": run_slave, "submit": submit, "status": status, "results": results,
+    "cancel": cancel, "remove": remove, "demo": demo,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

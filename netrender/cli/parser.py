@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``netrender``'s options: one command for the master, slaves, jobs and the demo, each with its own.
+
+Kept apart from what the commands do (:mod:`.commands`) so the help a user
+reads is in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import __version__
+from ..common.token import ENV_VAR as TOKEN_ENV
+from ..node.config import SlaveConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netrender", description="A network render farm for Blender.")
+    parser.add_argument("--version", action="version", version=f"netrender {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("master", help="run a master until Ctrl-C")
+    p.add_argument("--path", type=Path, default=Path("netrender-master"), help="where jobs are stored")
+    p.add_argument("--address", default="[default]", help="interface to listen on ([default]: all)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--clear-on-exit", action="store_true", help="delete the master's folder when it stops")
+    p.add_argument("--broadcast-interval", type=float, default=10.0, help="seconds between discovery broadcasts")
+    p.add_argument("--threads", type=int, help="server threads, of which at most half hold idle slaves "
+                                                          "waiting for work (default: as many as suit a LAN farm)")
+    p.add_argument("--no-broadcast", action="store_true", help="do not announce the master by UDP broadcast")
+    p.add_argument("--no-zeroconf", action="store_true", help="do not publish the master with zeroconf (mDNS)")
+    p.add_argument("--cert", type=Path, help="serve HTTPS with this PEM certificate (its chain may follow it)")
+    p.add_argument("--key", type=Path, help="the certificate's PEM private key (if not in the --cert file)")
+    p.add_argument("--storage-root", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder on storage shared with clients and slaves (repeatable): files a client has "
+                        "there are copied here instead of uploaded, and jobs may render there in place")
+    p.add_argument("--force-upload", action="store_true",
+                   help="always have clients upload their files, even those on shared storage")
+    _path_map_option(p)
+    _token_option(p)
+
+    p = sub.add_parser("slave", help="run a render slave until Ctrl-C")
+    _master_option(p)
+    p.add_argument("--path", type=Path, help="where job files and the file cache are kept")
+    p.add_argument("--threads", type=int, default=0, help="render threads (0: all cores)")
+    p.add_argument("--tags", default="", help="semicolon-separated tags, e.g. gpu;linux")
+    p.add_argument("--name", help="name shown on the master (default: host name)")
+    p.add_argument("--blender", default="blender", help="Blender executable")
+    p.add_argument("--console-log", action="store_true", help="also print Blender's output")
+    p.add_argument("--thumbnails", action="store_true", help="make a PNG preview of each frame for the monitor")
+    p.add_argument("--allow-scripts", action="store_true",
+                   help="run a .blend's own auto-run scripts when its job allows them too (off: never)")
+    p.add_argument("--no-persistent", dest="persistent", action="store_false",
+                   help="start Blender for every chunk, never keeping one open per job")
+    p.add_argument("--session-frames", type=int, metavar="N",
+                   help="start the open Blender afresh after N frames (default: keep it for the whole job)")
+    p.add_argument("--idle-close", type=float, metavar="SECONDS",
+                   help=f"close the open Blender after this long without work (default {SlaveConfig.idle_close:g})")
+    _path_map_option(p)
+    p.add_argument("--on-stop", choices=("requeue", "finish"), default="requeue",
+                   help="what Ctrl-C does to the chunk being rendered: requeue (default) gives its frames back "
+                        "to the master at once; finish lets Blender finish and delivers it, and a second Ctrl-C "
+                        "requeues. Results the master cannot take wait in PATH/outbox for the next start; "
+                        "frames of a slave that does not come back are requeued by the master's lost-slave timeout")
+
+    p = sub.add_parser("submit", help="send a .blend file and its dependencies as a job")
+    _master_option(p)
+    p.add_argument("blend", type=Path)
+    p.add_argument("--frames", help="e.g. 1-24 or 1,5,10-12 (default: the scene's range)")
+    p.add_argument("--name", default="")
+    p.add_argument("--category", default="")
+    p.add_argument("--tags", default="", help="semicolon-separated tags a slave must have")
+    p.add_argument("--priority", type=int, default=1)
+    p.add_argument("--chunks", type=int, default=1, help="frames per dispatch")
+    p.add_argument("--engine", default="CYCLES")
+    p.add_argument("--allow-scripts", action="store_true",
+                   help="let the file's auto-run scripts run on slaves that allow scripts too")
+    p.add_argument("--no-persistent", dest="persistent", action="store_false",
+                   help="start Blender for every chunk instead of keeping one open per slave for the job")
+    p.add_argument("--persistent-data", action="store_true",
+                   help="Cycles keeps scene data between frames (faster for heavy scenes)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse to send the job if the .blend names files that do not exist (exit code 2); "
+                        "by default the job renders without them, as Blender would here, and lists them")
+    p.add_argument("--shared", action="store_true",
+                   help="render the files in place on storage the farm shares (the master's --storage-root, "
+                        "each slave's --path-map): nothing is uploaded")
+    p.add_argument("--shared-output", type=Path, metavar="DIR",
+                   help="a folder on shared storage where the slaves write each finished frame too")
+    p.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    p.add_argument("--output", type=Path, help="with --wait: download the frames here")
+
+    p = sub.add_parser("status", help="list jobs, or show one job's frames")
+    _master_option(p)
+    p.add_argument("job", type=int, nargs="?")
+
+    p = sub.add_parser("results", help="download a job's finished frames")
+    _master_option(p)
+    p.add_argument("job", type=int)
+    p.add_argument("--output", type=Path, required=True)
+
+    for name, text in (("cancel", "cancel a job"), ("remove", "remove a job and its files")):
+        p = sub.add_parser(name, help=text)
+        _master_option(p)
+        p.add_argument("job", type=int)
+
+    p = sub.add_parser("demo", help="render the sample scene on a local master with two slaves")
+    p.add_argument("--folder", type=Path, default=Path("netrender-demo"), help="scene, farm and frames go here")
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--slaves", type=int, default=2)
+    p.add_argument("--blender", default="blender")
+    return parser
+
+
+def _master_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--master", default="[default]",
+                   help="master URL or host[:port] (default: this machine's master, else one found on the network)")
+    p.add_argument("--discover", action="store_true",
+                   help="find the master on the network (UDP broadcast or zeroconf), whatever --master says")
+    p.add_argument("--ca-file", type=Path, help="trust the master's certificate if it chains to this PEM CA "
+                                                "(or is this self-signed certificate); implies https")
+    p.add_argument("--fingerprint", help="trust only the master certificate with this SHA-256 fingerprint "
+                                         "(hex; the master prints it); implies https")
+    _token_option(p)
+
+
+def _path_map_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--path-map", action="append", default=[], metavar="CLIENT=LOCAL",
+                   help="a client's path prefix on shared storage and where it is on this machine, "
+                        "e.g. 'P:\\projects=/mnt/projects' (repeatable)")
+
+
+def _token_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token-file", type=Path,
+                   help=f"read the farm token from this file (default: ${TOKEN_ENV}, if set)")

@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Inside the slave's Blender: keep the loaded file and render frames on request.
+
+Starting Blender and loading a .blend can cost as much as rendering a short
+frame, so ``netrender.node.blender.session_argv`` starts Blender once per job with
+this script last (after ``missing.py`` and ``thumbnails.py``, so Blender has
+listed what the file lacks and the thumbnail handler is registered). Everything after ``--`` is
+ours: the slave's loopback port, then ``--persistent-data`` if asked for. The
+token that proves we are the Blender the slave started comes in the
+environment variable :data:`TOKEN_ENV` (a command line is visible to every
+user on the machine) and is removed from the environment once read.
+
+The conversation, one JSON object per line over the socket:
+
+* us → slave, once: ``{"hello": TOKEN, "pid": …, "file": …, "version": …}``;
+* slave → us, once after the hello: ``{"ping": true, "id": K}``; we answer
+  ``{"pong": true}`` after the ``<DONE> K`` line below, so every line Blender
+  printed while loading (what it could not find, above all) is the slave's
+  before it asks for a frame;
+* slave → us: ``{"frame": N, "id": K}``; we render frame N and answer
+  ``{"frame": N, "path": "/out/00000N.exr", "seconds": s}`` or
+  ``{"frame": N, "error": "…", "seconds": s}``; just before answering we
+  print ``<DONE> K`` on stdout, so the slave knows which of Blender's lines
+  belong to request K;
+* slave → us: ``{"quit": true}``, or the socket closes: we return and
+  Blender, having nothing left on its command line, exits.
+
+A frame is rendered by ``bpy.ops.render.render(animation=True)`` over the
+range N..N, which runs the very code ``-f N`` runs (``RE_RenderAnim``): the
+same output path, the same frame-change evaluation, the same render write
+handlers, hence the same pixels. Only the scene's frame range differs while
+it renders, and it is put back after. ``write_still`` would take another
+path in Blender (``RE_RenderFrame``), which writes the output pattern
+literally (``######.exr``) rather than the frame's name.
+
+One thing does carry over from frame to frame, as it does within a chunk
+``-f 1,2,3``: an unbaked simulation (rigid body, cloth) steps on from the
+frames rendered before. Bake them for the farm.
+
+It imports nothing from netrender: the slave's Blender does not have the package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+import bpy
+
+TOKEN_ENV = "NETRENDER_SESSION_TOKEN"
+#: Printed (with the request's id) once a request is done, before its answer is sent.
+DONE = "netrender session: done"
+#: Printed when the session cannot start at all; Blender then exits with :data:`EXIT_FAILED`.
+FAILED = "netrender session failed:"
+EXIT_FAILED = 3
+CONNECT_TIMEOUT = 30.0
+
+
+def options(argv: list[str]) -> tuple[int, bool]:
+    """The port and the persistent-data flag from what follows Blender's own ``--``."""
+    args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    if not args:
+        raise ValueError("no port after '--'")
+    return int(args[0]), "--persistent-data" in args[1:]
+
+
+def flush_output() -> None:
+    """Push Blender's C-level prints out too, so they reach the pipe before our marker.
+
+    Blender's release builds buffer ``stdout`` when it is a pipe; Python's own
+    buffer is separate. Best effort: where the C library cannot be reached
+    (Windows), lines merely land in the next request's share of the log.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if sys.platform != "win32":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)
+
+
+def render_frame(scene: Any, frame: int) -> dict[str, Any]:
+    """Render ``frame`` exactly as ``-f`` would and write it where ``-o`` says; the answer to send."""
+    path = bpy.path.abspath(scene.render.frame_path(frame=frame))
+    start, end = scene.frame_start, scene.frame_end
+    started = time.monotonic()
+    try:
+        # A file left over from an earlier attempt would make "was it written?" lie, and
+        # a scene without "overwrite" would skip the frame altogether.
+        if os.path.isfile(path):
+            os.remove(path)
+        # End first: each setter drags the other along when they would cross.
+        scene.frame_end = frame
+        scene.frame_start = frame
+        result = bpy.ops.render.render(animation=True)
+    except RuntimeError as exc:  # how Blender's own reports come: "Error: Cannot render, no camera"
+        return {"frame": frame, "error": str(exc).strip(), "seconds": time.monotonic() - started}
+    except Exception as exc:
+        return {"frame": frame, "error": f"{type(exc).__name__}: {exc}", "seconds": time.monotonic() - started}
+    finally:
+        scene.frame_end = end
+        scene.frame_start = start
+    seconds = time.monotonic() - started
+    if "FINISHED" not in result or not os.path.isfile(path):
+        return {"frame": frame, "error": f"Blender did not write frame {frame} to {path} ({', '.join(result)})",
+                "seconds": seconds}
+    return {"frame": frame, "path": path, "seconds": seconds}
+
+
+def answer(request: Any) -> dict[str, Any] | None:
+    """The reply to one request; ``None`` when the slave is done with us."""
+    if not isinstance(request, dict):
+        return {"error": f"not a request: {request!r}"}
+    if request.get("quit"):
+        return None
+    if request.get("ping"):
+        return {"pong": True}
+    frame = request.get("frame")
+    if isinstance(frame, bool) or not isinstance(frame, int):
+        return {"error": f"not a frame request: {request!r}"}
+    return render_frame(bpy.context.scene, frame)
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer requests until told to quit or the slave goes away."""
+    with sock.makefile("r", encoding="utf-8", newline="\n") as requests:
+        for line in requests:
+            try:
+                request = json.loads(line)
+            except ValueError:
+                request = line.strip()
+            reply = answer(request)
+            if reply is None:
+                return
+            flush_output()  # Blender's lines for this request first, then the marker that closes them
+            print(f"{DONE} {request.get('id') if isinstance(request, dict) else None}", flush=True)
+            sock.sendall((json.dumps(reply) + "\n").encode("utf-8"))
+
+
+def connect(port: int, token: str) -> socket.socket:
+    """Call the slave back and say who we are; it hangs up on anyone without the token."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=CONNECT_TIMEOUT)
+    sock.settimeout(None)
+    hello = {"hello": token, "pid": os.getpid(), "file": bpy.data.filepath, "version": bpy.app.version_string}
+    sock.sendall((json.dumps(hello) + "\n").encode("utf-8"))
+    return sock
+
+
+def main() -> None:
+    try:
+        port, persistent_data = options(sys.argv)
+        token = os.environ.pop(TOKEN_ENV)
+        if persistent_data:
+            bpy.context.scene.render.use_persistent_data = True
+        sock = connect(port, token)
+    except Exception as exc:
+        print(f"{FAILED} {type(exc).__name__}: {exc}", flush=True)
+        sys.exit(EXIT_FAILED)
+    with sock:
+        serve(sock)
+
+
+if __name__ == "__main__":
+    main()

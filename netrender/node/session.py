@@ -1,0 +1,326 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One Blender kept open for a job on a slave: load the .blend once, then render frames on request.
+
+Starting Blender and loading a file can cost as much as a short frame, so
+rather than one process per chunk (:func:`netrender.node.blender.run`, still the
+fallback) a slave can keep one Blender per job, driven over a loopback socket
+by ``netrender/node/in_blender/driver.py`` (its docstring has the wire protocol).
+Frames come out pixel-identical to ``blender -b FILE ... -f N``.
+
+The API, all a slave needs::
+
+    spec = SessionSpec(job_id, blender, blend, output_dir, engine, threads,
+                       allow_scripts=..., sent=frozenset(...), env={...}, thumbnails=..., persistent_data=...)
+    sessions = Sessions(max_frames=None)            # None: a Blender lives as long as its job
+    outcome = sessions.render(spec, log_path, frame, should_stop)
+    outcome.path or outcome.error; outcome.seconds; outcome.cancelled; outcome.log
+    sessions.close()                                 # the job is over, or the slave stops
+
+:meth:`Sessions.render` (:mod:`.sessions`) reuses the running Blender when
+the spec is equal and it is alive, and otherwise starts a new one
+(:func:`~.sessions.decide`, pure). A :class:`BlenderSession` is one process; it starts on its first
+:meth:`~BlenderSession.render`. When ``should_stop()`` says so (asked every
+``poll`` seconds, as in :func:`netrender.node.blender.run`), or Blender dies, or the
+file does not load, the outcome says so and that session is dead: the next
+render through :class:`Sessions` starts a fresh Blender. Use both from one
+thread; stop a render through ``should_stop``.
+
+A Blender that reports missing a file of ``spec.sent`` (the job's own files,
+absolute paths) while it loads never renders: its session fails with
+Blender's words, as every frame of it would come out wrong.
+
+``log_path`` gets everything Blender prints (appended, so a restarted
+Blender's log follows its predecessor's); ``outcome.log`` holds the lines
+printed since the previous outcome, the start-up lines going with the first
+frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from . import blender
+from .wire import HELLO_LIMIT, MESSAGE_LIMIT, BlenderOutput, Channel, SessionError, exit_text
+
+log = logging.getLogger(__name__)
+
+
+def never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """What a Blender is started with: it serves only requests with an equal spec (same job, same settings)."""
+
+    job_id: int
+    blender: str
+    blend: Path
+    output_dir: Path
+    engine: str
+    threads: int
+    allow_scripts: bool = False
+    #: The job's files as Blender will look for them (absolute, normalised): they must all be there.
+    sent: frozenset[str] = frozenset()
+    #: Added to Blender's environment.
+    env: Mapping[str, str] = field(default_factory=dict)
+    thumbnails: bool = False
+    persistent_data: bool = False
+
+    def argv(self, port: int) -> list[str]:
+        return blender.session_argv(
+            self.blender, self.blend, self.output_dir, self.engine, self.threads, port,
+            thumbnails=self.thumbnails, allow_scripts=self.allow_scripts, persistent_data=self.persistent_data,
+        )
+
+
+@dataclass
+class FrameOutcome:
+    """One frame's result: ``path`` of its EXR, or ``error``; ``cancelled`` when ``should_stop`` ended it."""
+
+    frame: int
+    path: Path | None = None
+    error: str | None = None
+    #: From request to answer; the first frame's start-up is the session's ``startup_seconds``.
+    seconds: float = 0.0
+    cancelled: bool = False
+    #: Blender's lines (without newlines) since the previous outcome.
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None
+
+
+class Process(Protocol):
+    """What a session needs of its process: :class:`subprocess.Popen` in life, anything alike in tests."""
+
+    stdout: IO[str] | None
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+#: Starts a process from an argv and the variables to add to the environment.
+Launcher = Callable[[Sequence[str], Mapping[str, str]], Process]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What :func:`decide` needs to know of the running session."""
+
+    spec: SessionSpec
+    alive: bool
+    frames: int
+
+
+class BlenderSession:
+    """One Blender process with one job's file loaded; started by the first :meth:`render`."""
+
+    def __init__(self, spec: SessionSpec, log_path: Path, *, launch: Launcher = blender.popen, poll: float = 0.5,
+                 start_timeout: float = 600.0, hello_timeout: float = 5.0, exit_grace: float = 5.0,
+                 on_line: Callable[[str], None] = lambda line: None) -> None:
+        """``start_timeout`` bounds loading the file: a big one can take minutes, while one that
+        fails to load ends Blender, which is noticed within ``poll``. ``exit_grace`` is how long
+        a Blender whose driver hung up may take to exit before it is killed.
+        """
+        self.spec, self.log_path = spec, log_path
+        self.poll, self.start_timeout, self.hello_timeout = poll, start_timeout, hello_timeout
+        self.exit_grace = exit_grace
+        self.frames = 0
+        self.startup_seconds: float | None = None
+        self._launch = launch
+        self._output = BlenderOutput(log_path, on_line)
+        self._proc: Process | None = None
+        self._channel: Channel | None = None
+        self._dead = False
+        self._requests = 0
+        self._startup_log: list[str] = []  # Blender's lines until the file was loaded: the first frame's log has them
+
+    @property
+    def alive(self) -> bool:
+        """True until Blender has ended (or failed to start): it can take another frame."""
+        return not self._dead and (self._proc is None or self._proc.poll() is None)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def state(self) -> SessionState:
+        return SessionState(self.spec, self.alive, self.frames)
+
+    def render(self, frame: int, should_stop: Callable[[], bool] = never) -> FrameOutcome:
+        """Render ``frame`` to ``blender.frame_file(spec.output_dir, frame)``; Blender's faults never raise."""
+        started = time.monotonic()
+        try:
+            if self._proc is None and not self._dead:
+                self._start(should_stop)
+            if self._dead or self._channel is None:
+                raise SessionError("this Blender session has ended")
+            started = time.monotonic()  # the frame's own time: start-up is in startup_seconds
+            self._requests += 1
+            self._channel.send({"frame": frame, "id": self._requests})
+            reply = self._reply(should_stop)
+        except _Cancelled:
+            self._kill()
+            return FrameOutcome(frame, cancelled=True, seconds=time.monotonic() - started, log=self._log())
+        except (SessionError, EOFError, OSError) as exc:
+            error = self._end(frame, exc)
+            return FrameOutcome(frame, error=error, seconds=time.monotonic() - started, log=self._log())
+        lines = self._log(self._output.lines_of(self._requests))
+        seconds = time.monotonic() - started
+        if reply.get("frame") != frame or not isinstance(reply.get("path") or reply.get("error"), str):
+            self._kill()
+            return FrameOutcome(frame, error=f"Blender's session driver answered {reply!r} to frame {frame}",
+                                seconds=seconds, log=lines)
+        if "error" in reply:
+            return FrameOutcome(frame, error=str(reply["error"]), seconds=seconds, log=lines)
+        self.frames += 1
+        return FrameOutcome(frame, path=Path(reply["path"]), seconds=seconds, log=lines)
+
+    def _log(self, lines: list[str] | None = None) -> list[str]:
+        """This outcome's lines: those given (else all not handed out yet), after the start-up's if still held."""
+        head, self._startup_log = self._startup_log, []
+        return head + (self._output.take() if lines is None else lines)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ask Blender to quit, kill it if it has not within ``timeout``; the session is dead after."""
+        if self._channel is not None and self.alive and self._proc is not None:
+            try:
+                self._channel.send({"quit": True})
+                self._proc.wait(timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._kill()
+
+    def __enter__(self) -> BlenderSession:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _start(self, should_stop: Callable[[], bool]) -> None:
+        """Launch Blender and wait for its driver to call back with the token; raise if it does not."""
+        started = time.monotonic()
+        token = secrets.token_urlsafe(32)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_file = open(self.log_path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by _output
+            try:
+                self._proc = self._launch(self.spec.argv(listener.getsockname()[1]),
+                                          {**self.spec.env, blender.SESSION_TOKEN_ENV: token})
+            except OSError as exc:
+                log_file.close()
+                raise SessionError(f"cannot start Blender ({self.spec.blender}): {exc}") from exc
+            assert self._proc.stdout is not None
+            self._output.start(self._proc.stdout, log_file)
+            hello = self._accept(listener, token, started, should_stop)
+        if not _same_file(hello.get("file"), self.spec.blend):
+            raise SessionError(f"Blender loaded {hello.get('file')!r} rather than {str(self.spec.blend)!r}")
+        self._check_loaded(should_stop)
+        self.startup_seconds = time.monotonic() - started
+        log.info("Blender %s (pid %s) has %s loaded after %.1f s", hello.get("version"), self.pid,
+                 self.spec.blend, self.startup_seconds)
+
+    def _accept(self, listener: socket.socket, token: str, started: float,
+                should_stop: Callable[[], bool]) -> dict[str, Any]:
+        """The driver's hello; anyone else who connects without the token is hung up on."""
+        assert self._proc is not None
+        listener.settimeout(self.poll)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                if self._proc.poll() is not None:
+                    raise EOFError("Blender ended before its session started") from None
+                if should_stop():
+                    raise _Cancelled from None
+                if time.monotonic() - started > self.start_timeout:
+                    raise SessionError(f"Blender did not load the file within {self.start_timeout:g} s") from None
+                continue
+            channel = Channel(conn, limit=HELLO_LIMIT)
+            try:
+                hello = channel.receive(self.hello_timeout)
+            except (SessionError, EOFError, OSError):
+                hello = None
+            if hello is not None and hmac.compare_digest(str(hello.get("hello")).encode(), token.encode()):
+                channel.limit = MESSAGE_LIMIT
+                self._channel = channel
+                return hello
+            channel.close()
+
+    def _check_loaded(self, should_stop: Callable[[], bool]) -> None:
+        """Collect what Blender printed while loading (a ping marks its end); refuse to go on without a job file."""
+        assert self._channel is not None
+        self._requests += 1
+        self._channel.send({"ping": True, "id": self._requests})
+        self._reply(should_stop)
+        self._startup_log = self._output.lines_of(self._requests)
+        lacking = blender.missing_sent(self._startup_log, self.spec.sent)
+        if lacking:
+            raise SessionError(blender.missing_message(lacking))
+
+    def _reply(self, should_stop: Callable[[], bool]) -> dict[str, Any]:
+        assert self._channel is not None and self._proc is not None
+        while True:
+            reply = self._channel.receive(self.poll)
+            if reply is not None:
+                return reply
+            if should_stop():
+                raise _Cancelled
+            if self._proc.poll() is not None:
+                raise EOFError("Blender ended")
+
+    def _end(self, frame: int, exc: BaseException) -> str:
+        """Make sure Blender is gone; why the session ended."""
+        if self._proc is not None and not isinstance(exc, SessionError):
+            with contextlib.suppress(subprocess.TimeoutExpired):  # the driver hung up: Blender is exiting
+                self._proc.wait(self.exit_grace)
+        code = self._proc.poll() if self._proc is not None else None
+        self._kill()
+        if self._output.load_error:
+            return self._output.load_error
+        if isinstance(exc, SessionError):
+            return str(exc)
+        if code is None:
+            return f"Blender's session broke off before frame {frame} was done: {exc}"
+        when = f"before frame {frame} was done" if self.startup_seconds is not None else "before its session started"
+        return f"Blender {exit_text(code)} {when}"
+
+    def _kill(self) -> None:
+        """Blender is gone after this, and all it printed is read."""
+        self._dead = True
+        if self._channel is not None:
+            self._channel.close()
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._output.join()
+
+
+def _same_file(loaded: object, blend: Path) -> bool:
+    try:
+        return isinstance(loaded, str) and os.path.samefile(loaded, blend)
+    except OSError:
+        return False
