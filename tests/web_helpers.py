@@ -68,8 +68,16 @@ class FarmApi:
                 "files": [{"path": f"{name}.blend", "sha256": digest, "size": len(blend)}], **options}
         return self.call("POST", "jobs", json=body)  # type: ignore[no-any-return]
 
-    def register(self, name: str, tags: tuple[str, ...] = (), cores: int = 8, gpu: Any = None) -> str:
-        facts = {"os": "Linux 6.1.0", "cpu": "x86_64", "cores": cores, "gpu": gpu}
+    def submit_tiles(self, name: str, frames: list[int], tiles: int, size: tuple[int, int], denoise: bool = False,
+                     **options: Any) -> dict[str, Any]:
+        """A job of tiles: each frame cut into about ``tiles`` regions of its ``size``, then stitched."""
+        return self.submit(name, frames, kind="tiles", tiles=tiles, size=list(size), denoise=denoise,
+                           engine="CYCLES", **options)
+
+    def register(self, name: str, tags: tuple[str, ...] = (), cores: int = 8, gpu: Any = None,
+                 **more_facts: Any) -> str:
+        """A slave; ``more_facts`` such as ``blender="4.2.3"`` or ``capabilities=["denoise"]``."""
+        facts = {"os": "Linux 6.1.0", "cpu": "x86_64", "cores": cores, "gpu": gpu, **more_facts}
         return str(self.call("POST", "slaves", json={"name": name, "facts": facts, "tags": list(tags)})["id"])
 
     def take(self, slave_id: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from conftest import EXR_BYTES, wait_until
 from web_helpers import DESKTOP, PHONE, SCREENSHOTS, FarmApi
 
 from netrender.client import Client, JobOptions
@@ -371,3 +371,269 @@ def test_job_page_lists_the_files_the_client_did_not_have(monitor: Monitor, live
     monitor.open(f"#/jobs/{whole}")
     expect(monitor.page.locator(".job-head")).to_contain_text("whole")
     expect(monitor.page.locator('[data-role="missing"]')).to_be_hidden()
+
+
+# -- jobs of tiles, and each slave's Blender and speed ----------------------------------
+
+TILES_SIZE = (1920, 1080)  # 16 tiles asked for make a 6×3 grid of 18 near-square tiles
+
+
+def tile_colour(rect: list[int]) -> tuple[int, int, int]:
+    """A colour by the tile's place, so that the thumbnails of a frame's tiles make one picture."""
+    x = (rect[0] + rect[2]) / 2 / TILES_SIZE[0]
+    y = (rect[1] + rect[3]) / 2 / TILES_SIZE[1]
+    return int(40 + 160 * x), int(80 + 90 * (1 - y)), int(210 - 100 * y)
+
+
+def fill_tiles(farm: FarmApi) -> dict[str, Any]:
+    """A still of two frames in tiles, part-way: frame 1 has tiles 1-11 done, 12 failed, 13 and 14 rendering.
+
+    Frame 1's stitch (37) failed with its tile, frame 2's (38) waits for its tiles; a job of frames waits,
+    paused, beside it.
+    """
+    farm.call("PATCH", "balancing", json={"retry": False})
+    fast = farm.register("render-01", cores=16, gpu=["GPU 0: NVIDIA RTX A4000"], blender="4.2.3 LTS",
+                         capabilities=["denoise"])
+    slow = farm.register("render-02", cores=8, blender="3.4.1", capabilities=[])
+    job = farm.submit_tiles("hero_still", [1, 2], tiles=16, size=TILES_SIZE, denoise=True, category="stills")["id"]
+    tasks = {t["number"]: t["task"] for t in farm.job(job)["frames"]}
+    for number in range(1, 12):
+        work = farm.take(fast)
+        assert work and work["job_id"] == job and work["frames"] == [number]
+        farm.finish(fast, job, number, rgb=tile_colour(tasks[number]["rect"]))
+    work = farm.take(slow)
+    assert work and work["frames"] == [12]
+    farm.fail(slow, job, 12, message="Blender quit with exit code 11")
+    assert (farm.take(slow) or {}).get("frames") == [13]
+    assert (farm.take(fast) or {}).get("frames") == [14]
+    comp = farm.submit("comp", [1, 2, 3, 4], category="shots")["id"]
+    farm.call("POST", f"jobs/{comp}/pause")
+    return {"fast": fast, "slow": slow, "job": job, "comp": comp, "tasks": tasks}
+
+
+def tile_boxes(monitor: Monitor, frame: int) -> list[dict[str, float]]:
+    """Each tile of a frame's mosaic: its task, and its box as fractions of the mosaic's."""
+    return monitor.page.locator(f'.mosaic-card[data-frame="{frame}"]').evaluate(
+        """(card) => {
+          const box = card.querySelector('.mosaic').getBoundingClientRect();
+          return [...card.querySelectorAll('.tile')].map((tile) => {
+            const r = tile.getBoundingClientRect();
+            return {task: Number(tile.dataset.task), x: (r.left - box.left) / box.width,
+                    y: (r.top - box.top) / box.height, w: r.width / box.width, h: r.height / box.height,
+                    width: box.width, height: box.height};
+          });
+        }""")
+
+
+def test_tiles_job_shows_a_mosaic_per_frame(monitor: Monitor, live_master: MasterServer) -> None:
+    page = monitor.page
+    farm = FarmApi(live_master.url)
+    ids = fill_tiles(farm)
+    job, fast, slow, tasks = ids["job"], ids["fast"], ids["slow"], ids["tasks"]
+
+    # The jobs list: a chip with the tiles per frame, and tasks counted as tasks.
+    monitor.open()
+    row = job_row(monitor, job)
+    expect(row.locator(".chip-tiles")).to_have_text("18 tiles · denoise")
+    expect(row.locator('td[data-label="Progress"]')).to_contain_text("11 / 38 tasks done · 2 rendering · 2 failed")
+    expect(job_row(monitor, ids["comp"]).locator(".chip-tiles")).to_have_count(0)
+    expect(job_row(monitor, ids["comp"]).locator('td[data-label="Progress"]')).to_contain_text("0 / 4 frames done")
+
+    monitor.open(f"#/jobs/{job}")
+    expect(page.locator(".job-head .subtitle")).to_have_text("Job 1 · 2 frames · 38 tasks · stills")
+    facts = page.locator(".summary-card .facts")
+    expect(facts.locator("div", has=page.locator("dt", has_text="Tiles")).locator("dd")).to_have_text(
+        "6×3 (18 per frame)")
+    expect(facts.locator("div", has=page.locator("dt", has_text="Size")).locator("dd")).to_have_text("1920×1080 px")
+    expect(facts.locator("div", has=page.locator("dt", has_text="Denoise")).locator("dd")).to_contain_text("yes")
+    expect(page.locator(".number-mean")).to_contain_text("per task")
+
+    # A mosaic per frame, each tile at its region and in its task's state.
+    first, second = page.locator('.mosaic-card[data-frame="1"]'), page.locator('.mosaic-card[data-frame="2"]')
+    expect(page.locator(".mosaic-card")).to_have_count(2)
+    expect(first.locator(".tile")).to_have_count(18)
+    expect(first.locator(".tile-done")).to_have_count(11)
+    expect(first.locator(".tile-error")).to_have_count(1)
+    expect(first.locator(".tile-dispatched")).to_have_count(2)
+    expect(first.locator(".tile-queued")).to_have_count(4)
+    expect(first.locator('.tile[data-task="12"]')).to_have_class(re.compile(r"\btile-error\b"))
+    expect(first.locator('.tile[data-task="12"] .tile-no')).to_have_text("12")
+    expect(first.locator('.tile[data-task="13"]')).to_have_attribute(
+        "aria-label", "Tile 13 of frame 1: rendering on render-02")
+    expect(second.locator(".tile-queued")).to_have_count(18)
+    expect(second.locator('.tile[data-task="19"] .tile-no')).to_have_text("1")  # numbered within its frame
+    page.wait_for_function(
+        """() => {
+          const images = [...document.querySelectorAll('.mosaic-card[data-frame="1"] .tile-done img')];
+          return images.length === 11 && images.every((i) => i.complete && i.naturalWidth > 0);
+        }""")
+    for frame, numbers in ((1, range(1, 19)), (2, range(19, 37))):
+        boxes = {b["task"]: b for b in tile_boxes(monitor, frame)}
+        assert sorted(boxes) == list(numbers)
+        width, height = TILES_SIZE
+        for number in numbers:
+            box, (x0, y0, x1, y1) = boxes[number], tasks[number]["rect"]
+            assert tasks[number]["frame"] == frame
+            pixel = 1.01 / box["width"]  # a CSS pixel of the mosaic, as a fraction of it
+            assert abs(box["x"] - x0 / width) <= pixel and abs(box["w"] - (x1 - x0) / width) <= pixel, (number, box)
+            assert abs(box["y"] - y0 / height) <= pixel and abs(box["h"] - (y1 - y0) / height) <= pixel, (number, box)
+        assert abs(box["width"] / box["height"] - width / height) < 0.01  # the frame's shape
+
+    # The stitch is the frame's state: nothing to download yet.
+    expect(first.locator(".mosaic-head .badge")).to_have_text("tile failed")
+    expect(second.locator(".mosaic-head .badge")).to_have_text("queued")
+    expect(first.locator(".mosaic-count")).to_have_text("11/18 tiles")
+    expect(page.locator('[data-action="download-output"]:visible')).to_have_count(0)
+    page.set_viewport_size({"width": DESKTOP["width"], "height": 900})  # the mosaics under the summary
+    monitor.screenshot("job-tiles.png")
+    page.set_viewport_size(DESKTOP)
+
+    # The plain task grid is a click away.
+    page.locator('[data-view="tasks"]').click()
+    expect(page.locator(".frame-grid .frame")).to_have_count(38)
+    expect(page.locator(".mosaics")).to_be_hidden()
+    page.locator('[data-view="mosaic"]').click()
+    expect(page.locator(".frame-grid")).to_be_hidden()
+
+    # A tile opens its task's panel; the failed one renders again from there.
+    first.locator('.tile[data-task="12"]').click()
+    drawer = page.locator("dialog.drawer[open]")
+    expect(drawer.locator("h2")).to_have_text("Tile 12 · frame 1")
+    expect(drawer).to_contain_text("exit code 11")
+    expect(drawer).to_contain_text("320×360 px at 1600, 360")
+    expect(drawer.locator('[data-action="download-frame"]')).to_be_hidden()
+    drawer.locator('[data-action="reset-frame"]').click()
+    wait_until(lambda: farm.get(f"jobs/{job}/frames/12")["status"] == "queued", what="rendering the tile again")
+    page.keyboard.press("Escape")
+    expect(first.locator('.tile[data-task="12"]')).to_have_class(re.compile(r"\btile-queued\b"))
+
+    # Every tile and both stitches done: each frame is done, and its download is the stitched EXR.
+    farm.finish(slow, job, 13, rgb=tile_colour(tasks[13]["rect"]))
+    farm.finish(fast, job, 14, rgb=tile_colour(tasks[14]["rect"]))
+    for _ in range(40):
+        work = farm.take(fast)
+        if not work:
+            break
+        for number in work["frames"]:
+            farm.finish(fast, job, number, rgb=tile_colour(tasks[number]["rect"]))
+    assert farm.job(job)["status"] == "finished"
+    expect(first.locator(".mosaic-head .badge")).to_have_text("done")
+    expect(first.locator(".tile-done")).to_have_count(18)
+    link = first.locator('[data-action="download-output"]')
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href is not None and href.endswith(f"/api/jobs/{job}/outputs/1")
+    assert page.request.get(href).body() == EXR_BYTES
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename.endswith(".exr")
+    assert Path(download.value.path()).read_bytes() == EXR_BYTES
+    expect(second.locator('[data-action="download-output"]')).to_have_attribute(
+        "href", re.compile(rf"/api/jobs/{job}/outputs/2$"))
+    second.locator('[data-action="open-stitch"]').click()
+    expect(drawer.locator("h2")).to_have_text("Stitch · frame 2")
+    expect(drawer).to_contain_text("frame 2 from 18 tiles, denoised")
+    expect(drawer.locator('[data-action="download-frame"]')).to_be_visible()
+
+
+def test_a_frame_of_tiles_downloads_on_a_master_with_a_token(browser: Any, start_master: Any) -> None:
+    """Links cannot send the token: a frame's download carries the media signature, as the other downloads do."""
+    token = "the farm token of the browser test"
+    master = start_master(token=token)
+    farm = FarmApi(master.url)
+    farm.http.headers["Authorization"] = f"Bearer {token}"
+    slave = farm.register("render-01", capabilities=["denoise"])
+    job = farm.submit_tiles("still", [1], tiles=2, size=(200, 100))["id"]
+    while work := farm.take(slave):
+        for number in work["frames"]:
+            farm.finish(slave, job, number)
+    tab = Monitor(browser, master)
+    tab.expect_error(r"status of 401")  # the first calls, before the token is typed
+    try:
+        page = tab.page
+        page.goto(f"{master.url}/#/jobs/{job}")
+        page.locator("[data-token-input]").fill(token)
+        page.locator("[data-token-submit]").click()
+        page.wait_for_function(
+            """() => {
+              const images = [...document.querySelectorAll('.tile-done img')];
+              return images.length === 2 && images.every((i) => i.complete && i.naturalWidth > 0);
+            }""")  # the tiles' thumbnails open with the signature
+        link = page.locator('.mosaic-card[data-frame="1"] [data-action="download-output"]')
+        expect(link).to_be_visible()
+        href = link.get_attribute("href")
+        assert href is not None and "auth=" in href
+        answer = page.request.get(href)  # as the link is followed: the signature, not the token
+        assert answer.status == 200 and answer.body() == EXR_BYTES
+    finally:
+        tab.close()
+    assert tab.unexpected_errors() == []
+
+SPEEDS = {
+    "render-01": {"frame_seconds": 12.0, "tile_seconds_per_mpix": 4.0, "machine_seconds": 30.0, "file_seconds": 8.0,
+                  "samples": 12},
+    "render-02": {"frame_seconds": 24.0, "tile_seconds_per_mpix": None, "machine_seconds": 90.0,
+                  "file_seconds": None, "samples": 3},
+}
+
+
+def test_slaves_page_shows_blender_capabilities_and_speed(monitor: Monitor, live_master: MasterServer) -> None:
+    page = monitor.page
+    farm = FarmApi(live_master.url)
+    fast = farm.register("render-01", cores=16, gpu=["GPU 0: NVIDIA RTX A4000"], blender="4.2.3 LTS",
+                         capabilities=["denoise"])
+    slow = farm.register("render-02", cores=8, blender="3.4.1", capabilities=[])
+    old = farm.register("render-03", cores=4)  # says nothing of its Blender
+
+    def with_speeds(route: Any) -> None:
+        """The master's answer, with speed profiles as the lead's master will send them (none for render-03)."""
+        response = route.fetch()
+        data = response.json()
+        for slave in data["slaves"]:
+            slave.pop("speed", None)
+            if slave["name"] in SPEEDS:
+                slave["speed"] = SPEEDS[slave["name"]]
+        route.fulfill(response=response, json=data)
+
+    page.route(re.compile(r"/api/slaves$"), with_speeds)
+    monitor.open("#/slaves")
+    rows = {slave_id: page.locator(f'tr[data-slave="{slave_id}"]') for slave_id in (fast, slow, old)}
+    machine = {k: row.locator('td[data-label="Machine"]') for k, row in rows.items()}
+    expect(machine[fast]).to_contain_text("Blender 4.2.3 LTS")
+    expect(machine[fast].locator(".chip-cap")).to_have_text(["denoise"])
+    expect(machine[slow]).to_contain_text("Blender 3.4.1")
+    expect(machine[slow].locator(".chip-cap")).to_have_count(0)
+    expect(machine[old]).to_contain_text("Blender unknown")
+
+    def speed(slave_id: str, metric: str) -> Any:
+        return rows[slave_id].locator(f'.speed-row[data-metric="{metric}"]')
+
+    shown = {
+        fast: {"frame_seconds": "12 s", "tile_seconds_per_mpix": "4.0 s/Mpx", "machine_seconds": "30 s",
+               "file_seconds": "8.0 s"},
+        slow: {"frame_seconds": "24 s", "tile_seconds_per_mpix": "—", "machine_seconds": "1 min 30 s",
+               "file_seconds": "—"},
+    }
+    for slave_id, metrics in shown.items():
+        for metric, text in metrics.items():
+            expect(speed(slave_id, metric).locator(".speed-value")).to_have_text(text)
+    expect(rows[fast].locator(".speed-samples")).to_have_text("from 12 tasks")
+    # Bars relative to the fastest slave: render-02 takes twice render-01's time per frame, thrice its machine test.
+    for slave_id, metric, share in ((fast, "frame_seconds", 1.0), (slow, "frame_seconds", 0.5),
+                                    (fast, "machine_seconds", 1.0), (slow, "machine_seconds", 1 / 3)):
+        bar = speed(slave_id, metric).locator(".speed-bar")
+        fill = bar.locator("i").bounding_box()
+        whole = bar.bounding_box()
+        assert fill and whole and abs(fill["width"] / whole["width"] - share) < 0.02, (slave_id, metric)
+    expect(speed(slow, "tile_seconds_per_mpix").locator(".speed-bar")).to_be_hidden()
+    expect(speed(fast, "frame_seconds")).to_have_attribute("title", re.compile("the fastest slave"))
+    expect(speed(slow, "frame_seconds")).to_have_attribute("title", re.compile(r"2\.0× the fastest"))
+    expect(rows[old].locator(".speed-none")).to_have_text("—")
+    expect(rows[old].locator(".speeds")).to_be_hidden()
+    monitor.screenshot("slaves-speed.png")
+
+    page.set_viewport_size(PHONE)
+    expect(speed(fast, "frame_seconds")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page overflows sideways"
+    page.set_viewport_size(DESKTOP)
+

@@ -201,6 +201,7 @@ export const jobs = {
   log: (id, number) => api(`jobs/${id}/frames/${number}/log`),
   resetFrame: (id, number) => api(`jobs/${id}/frames/${number}/reset`, { method: "POST" }),
   resultUrl: (id, number) => signed(`jobs/${id}/frames/${number}/result`),
+  outputUrl: (id, frame) => signed(`jobs/${id}/outputs/${frame}`),
   thumbnailUrl: (id, number, version) => signed(`jobs/${id}/frames/${number}/thumbnail`, version ? { v: version } : {}),
   zipUrl: (id) => signed(`jobs/${id}/results.zip`),
 };

@@ -2,6 +2,7 @@
 // The jobs page: every job with its progress, and what can be done to it.
 
 import * as api from "./api.js";
+import { isTiles, tileGrid, unit } from "./mosaic.js";
 import {
   badge, chips, confirm, counts, DASH, dialog, fmtDuration, fmtFullTime, fmtPercent, fmtTime, h,
   icon, iconButton, inlineNumber, menuButton, progressBar, reconcile, setChildren, setText, updateBadge,
@@ -33,23 +34,23 @@ export function pauseOrResume(monitor, job) {
 
 export async function cancelJob(monitor, job) {
   const ok = await confirm(`Cancel job ${job.id}?`,
-    `“${job.name}” gets no more frames and its slaves stop at their next heartbeat. ` +
+    `“${job.name}” gets no more ${unit(job)} and its slaves stop at their next heartbeat. ` +
     "This is final: to render it again, submit it again.", "Cancel job", "danger");
   if (ok) await monitor.act(`Cancelling job ${job.id}`, () => api.jobs.control(job.id, "cancel"), `Job ${job.id} cancelled`);
 }
 
 export function resetErrors(monitor, job) {
-  return monitor.act(`Resetting the failed frames of job ${job.id}`, () => api.jobs.control(job.id, "reset"),
-    `The failed frames of job ${job.id} are queued again`);
+  return monitor.act(`Resetting the failed ${unit(job)} of job ${job.id}`, () => api.jobs.control(job.id, "reset"),
+    `The failed ${unit(job)} of job ${job.id} are queued again`);
 }
 
 export async function requeueJob(monitor, job) {
-  const ok = await confirm(`Requeue every frame of job ${job.id}?`,
-    `All ${counts(job).total} frames of “${job.name}” are rendered again, the finished ones too.`,
-    "Requeue all frames");
+  const ok = await confirm(`Requeue every ${unit(job, 1)} of job ${job.id}?`,
+    `All ${counts(job).total} ${unit(job)} of “${job.name}” are rendered again, the finished ones too.`,
+    `Requeue all ${unit(job)}`);
   if (ok) {
     await monitor.act(`Requeueing job ${job.id}`, () => api.jobs.control(job.id, "requeue"),
-      `Every frame of job ${job.id} is queued again`);
+      `Every ${unit(job, 1)} of job ${job.id} is queued again`);
   }
 }
 
@@ -59,7 +60,7 @@ export async function removeJob(monitor, job, beforeDelete) {
     title: `Remove job ${job.id}?`,
     className: "dialog-remove",
     content: [
-      h("p", {}, `“${job.name}” leaves the farm and its list of frames is forgotten.`),
+      h("p", {}, `“${job.name}” leaves the farm and its list of ${unit(job)} is forgotten.`),
       h("p.muted", {}, "Its files on the master — the scene and everything uploaded with it, " +
         "the rendered frames, their logs and thumbnails — can be kept on disk or deleted with it."),
     ],
@@ -92,9 +93,9 @@ export function moreMenu(monitor, getJob, { openLink = true, onRemove } = {}) {
       openLink && "-",
       { label: "Cancel job", icon: "stop", action: "cancel", disabled: job.status === "cancelled" || job.status === "finished",
         onclick: () => cancelJob(monitor, job) },
-      { label: `Reset failed frames${c.error ? ` (${c.error})` : ""}`, icon: "retry", action: "reset",
+      { label: `Reset failed ${unit(job)}${c.error ? ` (${c.error})` : ""}`, icon: "retry", action: "reset",
         disabled: !c.error || isCancelled(job), onclick: () => resetErrors(monitor, job) },
-      { label: "Requeue all frames", icon: "requeue", action: "requeue", disabled: isCancelled(job),
+      { label: `Requeue all ${unit(job)}`, icon: "requeue", action: "requeue", disabled: isCancelled(job),
         onclick: () => requeueJob(monitor, job) },
       "-",
       { label: "Remove job…", icon: "trash", action: "remove", kind: "danger",
@@ -146,7 +147,19 @@ export function emptyJobs(monitor) {
 
 // -- the page -----------------------------------------------------------------
 
-const COLUMNS = ["Job", "Category", "Tags", "Priority", "Chunks", "Status", "Frames", "Usage", "ETA", "Times", ""];
+const COLUMNS = ["Job", "Category", "Tags", "Priority", "Chunks", "Status", "Progress", "Usage", "ETA", "Times", ""];
+
+// A chip for a job of tiles: "18 tiles", with the grid and the denoising in its tooltip.
+export function kindChip(job) {
+  if (!isTiles(job)) return null;
+  const [columns, rows] = tileGrid(job);
+  const per = columns * rows || job.tiles;
+  const [width, height] = job.size || [];
+  return h("span.chip.chip-tiles", {
+    title: `Each frame${width ? ` (${width}×${height} px)` : ""} in ${per} tiles` +
+      `${columns ? ` (${columns}×${rows})` : ""}, stitched by one more task${job.denoise ? " that denoises it" : ""}`,
+  }, `${per} tiles`, job.denoise ? " · denoise" : "");
+}
 
 export class JobsPage {
   constructor(monitor) {
@@ -194,12 +207,13 @@ export class JobsPage {
       failed += c.error;
     }
     const active = jobs.filter((j) => ACTIVE.includes(j.status)).length;
+    const tasks = jobs.some(isTiles); // tiles make tasks that are not frames
     const busy = slaves.filter((s) => s.state === "rendering").length;
     const online = slaves.filter((s) => s.state === "idle" || s.state === "rendering").length;
     const items = [
       ["Active jobs", String(active), `${jobs.length} in all`],
-      ["Rendering now", String(rendering), rendering === 1 ? "frame" : "frames"],
-      ["Frames done", `${done}`, `of ${total}${failed ? ` · ${failed} failed` : ""}`],
+      ["Rendering now", String(rendering), `${tasks ? "task" : "frame"}${rendering === 1 ? "" : "s"}`],
+      [tasks ? "Tasks done" : "Frames done", `${done}`, `of ${total}${failed ? ` · ${failed} failed` : ""}`],
       ["Slaves busy", `${busy} / ${online}`, `${slaves.length} known`],
     ];
     if (!this.stats.firstChild) {
@@ -207,8 +221,9 @@ export class JobsPage {
         this.stats.append(h("div.stat", {}, h("span.stat-label", {}, label), h("span.stat-value"), h("span.stat-note")));
       }
     }
-    items.forEach(([, value, note], i) => {
+    items.forEach(([label, value, note], i) => {
       const node = this.stats.children[i];
+      setText(node.children[0], label);
       setText(node.children[1], value);
       setText(node.children[2], note);
     });
@@ -219,6 +234,7 @@ export class JobsPage {
     let job = initial;
     const cell = (label, ...children) => h("td", { dataset: { label } }, children);
     const name = h("a.job-link", { href: `#/jobs/${job.id}` });
+    const kind = h("span.kind");
     const blend = h("span.sub.ellipsis");
     const category = h("span");
     const tags = h("span");
@@ -239,23 +255,29 @@ export class JobsPage {
     pause.addEventListener("click", () => pauseOrResume(monitor, job));
     const more = moreMenu(monitor, () => job);
     const tr = h("tr", { dataset: { job: String(job.id) } },
-      cell("Job", h("div.name-cell", {}, name, blend)),
+      cell("Job", h("div.name-cell", {}, h("div.name-line", {}, name, kind), blend)),
       cell("Category", category),
       cell("Tags", tags),
       cell("Priority", priority),
       cell("Chunks", chunks),
       cell("Status", status),
-      cell("Frames", h("div.frames-cell", {}, h("div.progress-cell", {}, bar, percent),
+      cell("Progress", h("div.frames-cell", {}, h("div.progress-cell", {}, bar, percent),
         h("span.sub.nowrap", {}, frames, " ", framesSub))),
       cell("Usage", h("div.stack", {}, usage, busy)),
       cell("ETA", eta),
       cell("Times", times),
       h("td.actions", {}, h("div.row-actions", {}, pause, more)));
     let lastTags = null;
+    let lastKind = null;
     tr.show = (next) => {
       job = next;
       const c = counts(job);
       setText(name, job.name || `job ${job.id}`);
+      const kindKey = JSON.stringify([job.kind, job.tiles, job.size, job.denoise, job.grid]);
+      if (kindKey !== lastKind) {
+        lastKind = kindKey;
+        setChildren(kind, kindChip(job));
+      }
       setText(blend, [`#${job.id}`, job.engine, job.blend].filter(Boolean).join(" · "));
       blend.title = job.blend || "";
       setText(category, job.category || DASH);
@@ -271,7 +293,7 @@ export class JobsPage {
       chunks.disabled = isCancelled(job);
       updateBadge(status, job.status);
       setText(frames, `${c.done} / ${c.total}`);
-      setText(framesSub, `done · ${c.dispatched} rendering · ${c.error} failed`);
+      setText(framesSub, `${unit(job, c.total)} done · ${c.dispatched} rendering · ${c.error} failed`);
       framesSub.classList.toggle("has-errors", c.error > 0);
       bar.update(c);
       setText(percent, `${c.percent} %`);
@@ -280,7 +302,7 @@ export class JobsPage {
       const b = job.busy;
       setText(busy, b === undefined ? "" : `${b} ${b === 1 ? "slave" : "slaves"}`);
       setText(eta, job.eta === undefined || job.eta === null ? DASH : fmtDuration(job.eta));
-      eta.title = job.mean_render_time ? `${fmtDuration(job.mean_render_time)} per frame on average` : "";
+      eta.title = job.mean_render_time ? `${fmtDuration(job.mean_render_time)} per ${unit(job, 1)} on average` : "";
       times.show(job);
       pause.show(job);
     };

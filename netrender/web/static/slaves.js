@@ -1,14 +1,83 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The slaves page: every machine that registered, what it is doing, and the
-// switches that keep it from work.
+// The slaves page: every machine that registered, its Blender and measured
+// speed, what it is doing, and the switches that keep it from work.
 
 import * as api from "./api.js";
+import { unit } from "./mosaic.js";
 import {
-  badge, button, chips, DASH, dialog, fmtAgo, fmtFrames, fmtFullTime, h, icon, reconcile, setChildren, setText,
-  updateBadge,
+  badge, button, chips, DASH, dialog, fmtAgo, fmtDuration, fmtFrames, fmtFullTime, h, icon, reconcile, setChildren,
+  setText, updateBadge,
 } from "./ui.js";
 
-const COLUMNS = ["Slave", "Address", "Machine", "Tags", "State", "Working on", "Last seen", "Done", "Failed", ""];
+const COLUMNS = ["Slave", "Address", "Machine", "Tags", "State", "Working on", "Speed", "Last seen", "Done", "Failed",
+  ""];
+
+// A slave's speed profile (`speed` of GET /api/slaves; absent on older masters): seconds, lower is faster.
+export const SPEEDS = [
+  ["frame_seconds", "Frame", "per whole frame, averaged over the frames it rendered"],
+  ["tile_seconds_per_mpix", "Tiles", "per megapixel of tiles, averaged over the tiles it rendered"],
+  ["machine_seconds", "Machine", "for the fixed machine test, last run"],
+  ["file_seconds", "File", "for the test render of a small version of a file, last run"],
+];
+
+const measured = (value) => typeof value === "number" && Number.isFinite(value) && value > 0;
+
+export function fmtSpeed(key, value) {
+  if (!measured(value)) return DASH;
+  if (key === "tile_seconds_per_mpix") return `${value < 10 ? value.toFixed(1) : Math.round(value)} s/Mpx`;
+  return value < 1 ? `${value.toFixed(2)} s` : fmtDuration(value);
+}
+
+// The fastest (lowest) measure of each kind over the slaves, for the bars.
+export function fastest(slaves) {
+  const best = {};
+  for (const slave of slaves) {
+    for (const [key] of SPEEDS) {
+      const value = slave.speed ? slave.speed[key] : null;
+      if (measured(value) && !(best[key] <= value)) best[key] = value;
+    }
+  }
+  return best;
+}
+
+// A slave's measures, each a bar as long as its speed relative to the fastest slave's.
+function speedList() {
+  const list = h("dl.speeds");
+  const none = h("span.muted.speed-none", { title: "Not measured yet" }, DASH);
+  const samples = h("span.sub.speed-samples");
+  const rows = {};
+  for (const [key, label] of SPEEDS) {
+    const fill = h("i");
+    const value = h("span.speed-value");
+    const bar = h("span.speed-bar", { "aria-hidden": "true" }, fill);
+    rows[key] = { fill, value, bar, row: h("div.speed-row", { dataset: { metric: key } }, h("dt", {}, label),
+      h("dd", {}, bar, value)) };
+    list.append(rows[key].row);
+  }
+  const node = h("div.speed-cell", {}, none, list, samples);
+  node.show = (speed, best) => {
+    const profile = speed || {};
+    const any = SPEEDS.some(([key]) => measured(profile[key]));
+    none.hidden = any;
+    list.hidden = !any;
+    for (const [key, label, what] of SPEEDS) {
+      const { fill, value, bar, row } = rows[key];
+      const v = profile[key];
+      setText(value, fmtSpeed(key, v));
+      const ok = measured(v) && measured(best[key]);
+      bar.hidden = !ok;
+      row.classList.toggle("speed-unmeasured", !measured(v));
+      const share = ok ? best[key] / v : 0;
+      const width = `${Math.max(4, Math.round(share * 100))}%`;
+      if (fill.style.width !== width) fill.style.width = width;
+      const rank = share >= 0.995 ? "the fastest slave" : `${(1 / share).toFixed(1)}× the fastest slave's time`;
+      row.title = measured(v) ? `${label}: ${fmtSpeed(key, v)} ${what}; ${rank}` : `${label}: not measured`;
+    }
+    const n = Number(profile.samples) || 0;
+    setText(samples, any && n ? `from ${n} ${n === 1 ? "task" : "tasks"}` : "");
+  };
+  return node;
+}
 
 export function gpuText(gpu) {
   if (Array.isArray(gpu)) return gpu.length ? gpu.join(", ") : "no GPU found";
@@ -88,6 +157,7 @@ export class SlavesPage {
     }
     items.forEach(([, value], i) => setText(this.stats.children[i].children[1], value));
     const sorted = [...slaves].sort((a, b) => (a.name || "").localeCompare(b.name || "") || a.id.localeCompare(b.id));
+    this.best = fastest(slaves);
     reconcile(this.body, sorted, (s) => s.id, (s) => this.createRow(s), (tr, s) => tr.show(s), this.rows);
   }
 
@@ -101,6 +171,9 @@ export class SlavesPage {
     const os = h("span");
     const cpu = h("span.sub.nowrap");
     const gpu = h("span.sub");
+    const blender = h("span.blender-version");
+    const capabilities = h("span.capabilities");
+    const speed = speedList();
     const tags = h("span");
     const state = badge("idle");
     const flags = h("span.flags");
@@ -127,16 +200,18 @@ export class SlavesPage {
     const tr = h("tr", { dataset: { slave: slave.id } },
       cell("Slave", h("div.stack", {}, name, id)),
       cell("Address", address),
-      cell("Machine", h("div.stack.machine", {}, os, cpu, gpu)),
+      cell("Machine", h("div.stack.machine", {}, os, cpu, gpu, h("div.blender", {}, blender, capabilities))),
       cell("Tags", tags),
       cell("State", h("div.state-cell", {}, state, flags)),
       cell("Working on", work),
+      cell("Speed", speed),
       cell("Last seen", seen),
       cell("Done", done),
       cell("Failed", failed),
       h("td.actions", {}, h("div.row-actions", {}, blacklist, forJob, disable)));
     let lastTags = null;
     let lastWork = null;
+    let lastCaps = null;
     tr.show = (next) => {
       slave = next;
       const facts = slave.facts || {};
@@ -147,6 +222,19 @@ export class SlavesPage {
       const cores = facts.cores ? `${facts.cores} ${facts.cores === 1 ? "core" : "cores"}` : "";
       setText(cpu, [facts.cpu, cores].filter(Boolean).join(" · ") || DASH);
       setText(gpu, gpuText(facts.gpu));
+      const version = typeof facts.blender === "string" && facts.blender ? facts.blender : "";
+      setText(blender, version ? `Blender ${version}` : "Blender unknown");
+      blender.classList.toggle("muted", !version);
+      blender.title = version ? "" : "The slave did not say which Blender it runs";
+      const caps = Array.isArray(facts.capabilities) ? facts.capabilities.filter((c) => typeof c === "string") : [];
+      const capKey = caps.join("\u0000");
+      if (capKey !== lastCaps) {
+        lastCaps = capKey;
+        const chip = (c) => h("span.chip.chip-cap",
+          { title: c === "denoise" ? "Its Blender can denoise (OpenImageDenoise)" : `Its Blender can: ${c}` }, c);
+        setChildren(capabilities, caps.length ? h("span.chips", {}, caps.map(chip)) : null);
+      }
+      speed.show(slave.speed, this.best || {});
       const tagKey = (slave.tags || []).join("\u0000");
       if (tagKey !== lastTags) {
         lastTags = tagKey;
@@ -160,13 +248,14 @@ export class SlavesPage {
         setChildren(flags, slave.blacklisted ? badge("blacklisted") : null);
       }
       const frames = slave.current_frames || [];
-      const workKey = JSON.stringify([slave.current_job, frames, monitor.jobName(slave.current_job)]);
+      const what = unit(monitor.jobs.find((j) => j.id === slave.current_job), frames.length); // frames or tasks
+      const workKey = JSON.stringify([slave.current_job, frames, monitor.jobName(slave.current_job), what]);
       if (workKey !== lastWork) {
         lastWork = workKey;
         setChildren(work, slave.current_job === null || slave.current_job === undefined
           ? h("span.muted", {}, DASH)
           : [h("a", { href: `#/jobs/${slave.current_job}` }, `#${slave.current_job} ${monitor.jobName(slave.current_job)}`),
-            h("span.sub", {}, frames.length ? `${frames.length === 1 ? "frame" : "frames"} ${fmtFrames(frames)}` : "")]);
+            h("span.sub", {}, frames.length ? `${what} ${fmtFrames(frames)}` : "")]);
       }
       setText(seen, fmtAgo(slave.last_seen));
       seen.title = fmtFullTime(slave.last_seen);
