@@ -6,7 +6,9 @@ until Esc (or Ctrl-C headless), with their status in the render status line.
 In *Client* mode each frame comes from the master: from the current job if it
 holds the frame, otherwise from a job sent for it (the whole animation when
 rendering one). The frame's multilayer EXR is loaded into the render result,
-so Blender writes it in the scene's own output format.
+so Blender writes it in the scene's own output format. A tiled still shows
+each tile as it arrives, then the stitched (and denoised) frame; Esc cancels
+the job the render sent.
 
 ``render()`` runs on Blender's render thread in the UI, never on the main one.
 """
@@ -21,7 +23,7 @@ from typing import Any
 
 import bpy
 
-from ..client import Client
+from ..client import Client, FrameProgress
 from ..common.errors import NetrenderError
 from ..discovery import Follower, is_default
 from ..master import MasterServer
@@ -91,34 +93,56 @@ class NetRenderEngine(bpy.types.RenderEngine):
         frame = scene.frame_current
         client = Client(props.url(s), access=props.access(s))
         job_id = self.job_for(scene, s, client, frame)
+        folder = Path(bpy.path.abspath(s.path)) / "netrender_client" / f"job_{job_id}"
+        width, height = frame_size(scene)
+        shown: set[int] = set()
         self.update_stats("", f"Network render: job {job_id}, waiting for frame {frame}")
         while True:
-            state = client.conn.get(f"/api/jobs/{job_id}/frames/{frame}")
-            if state["status"] == "done":
+            job, progress = client.frame_progress(job_id, frame)
+            if progress is None:
+                self.report({"ERROR"}, f"job {job_id} does not render frame {frame}")
+                return
+            for number, region in progress.tiles:  # each finished tile, drawn where it belongs
+                if number not in shown:
+                    self.show_tile(client, job_id, number, region, folder, height)
+                    shown.add(number)
+            if progress.status == "done":
                 break
-            if state["status"] == "error":
-                self.report({"ERROR"}, f"frame {frame} failed on the farm: {state['message']}")
+            if progress.status == "error":
+                self.report({"ERROR"}, f"frame {frame} failed on the farm: {progress.message}")
                 return
-            if self.test_break():
-                return
-            job = client.conn.get(f"/api/jobs/{job_id}", params={"frames": "false"})
             if job["status"] == "cancelled":
                 self.report({"ERROR"}, f"job {job_id} was cancelled on the master")
                 return
-            counts = job["frame_count"]
-            self.update_progress(counts["done"] / max(counts["total"], 1))
-            self.update_stats("", f"Network render: job {job_id} {counts['done']}/{counts['total']} done, "
-                                  f"frame {frame} {state['status']}")
+            if self.test_break():
+                self.cancel_sent(client, job_id)
+                return
+            self.update_progress(progress.done / max(progress.total, 1))
+            self.update_stats("", status_line(job, frame, progress))
             time.sleep(POLL)
-        folder = Path(bpy.path.abspath(s.path)) / "netrender_client" / f"job_{job_id}"
         exr = folder / f"{frame:06d}.exr"
-        client.conn.download(f"/api/jobs/{job_id}/frames/{frame}/result", exr)
-        render = scene.render
-        width = render.resolution_x * render.resolution_percentage // 100
-        height = render.resolution_y * render.resolution_percentage // 100
+        client.conn.download(f"/api/jobs/{job_id}/outputs/{frame}", exr)
         result = self.begin_result(0, 0, width, height)
         result.load_from_file(str(exr))
         self.end_result(result)
+
+    def show_tile(self, client: Client, job_id: int, number: int, region: tuple[int, int, int, int],
+                  folder: Path, height: int) -> None:
+        """Draw one finished tile in the render window: Blender's result rows count from the bottom."""
+        x0, y0, x1, y1 = region
+        path = folder / "tiles" / f"{number:06d}.exr"
+        client.conn.download(f"/api/jobs/{job_id}/frames/{number}/result", path)
+        result = self.begin_result(x0, height - y1, x1 - x0, y1 - y0)
+        result.load_from_file(str(path))
+        self.end_result(result)
+
+    def cancel_sent(self, client: Client, job_id: int) -> None:
+        """Esc: cancel the job if this render sent it (a job sent with the buttons stays)."""
+        key = (client.conn.url, bpy.data.filepath)
+        if _sent_jobs.get(key) == job_id:
+            client.cancel(job_id)
+            del _sent_jobs[key]
+            self.report({"INFO"}, f"Network render: job {job_id} cancelled")
 
     def job_for(self, scene: Any, s: Any, client: Client, frame: int) -> int:
         """The job to take ``frame`` from: the current one, one this render sent, or a new one."""
@@ -129,15 +153,15 @@ class NetRenderEngine(bpy.types.RenderEngine):
         if not bpy.data.filepath:
             raise NetrenderError("save the file first: the farm renders the saved .blend")
         frames = props.animation_frames(scene) if self.rendering_animation() else [frame]
+        options = props.job_options(scene, frames)
         self.update_stats("", f"Network render: sending {Path(bpy.data.filepath).name}")
-        sent = client.submit(Path(bpy.data.filepath), props.job_options(scene, frames))
+        sent = client.submit(Path(bpy.data.filepath), options)
         if sent.missing:
             self.report({"WARNING"}, f"{len(sent.missing)} file(s) the .blend names do not exist and are rendered "
                                      f"without, as here: {', '.join(str(p) for p in sent.missing[:5])}")
         job_id = int(sent.job["id"])
         _sent_jobs[key] = job_id
         return job_id
-
 
     def rendering_animation(self) -> bool:
         """Whether the whole animation is being rendered, so a job should cover it.
@@ -152,10 +176,25 @@ class NetRenderEngine(bpy.types.RenderEngine):
 
 def has_frame(client: Client, job_id: int, frame: int) -> bool:
     try:
-        state = client.conn.get(f"/api/jobs/{job_id}/frames/{frame}")
+        job, progress = client.frame_progress(job_id, frame)
     except NetrenderError:
         return False
-    return state["status"] != "error"
+    return progress is not None and progress.status != "error" and job["status"] != "cancelled"
+
+
+def status_line(job: dict[str, Any], frame: int, progress: FrameProgress) -> str:
+    paused = " (paused on the master)" if job["status"] == "paused" else ""
+    if progress.tile_count:
+        return (f"Network render: job {job['id']}, frame {frame}: {len(progress.tiles)} of {progress.tile_count} "
+                f"tiles in{paused}")
+    return (f"Network render: job {job['id']} {progress.done}/{progress.total} done, frame {frame} "
+            f"{progress.status}{paused}")
+
+
+def frame_size(scene: Any) -> tuple[int, int]:
+    render = scene.render
+    percent = render.resolution_percentage
+    return render.resolution_x * percent // 100, render.resolution_y * percent // 100
 
 
 def register() -> None:

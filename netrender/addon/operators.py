@@ -84,7 +84,11 @@ def _send(op: bpy.types.Operator, context: Any, frames: list[int], then: Callabl
     if blend is None:
         return
     scene = context.scene
-    options = props.job_options(scene, frames)
+    try:
+        options = props.job_options(scene, frames)
+    except NetrenderError as exc:
+        op.report({"ERROR"}, str(exc))
+        return
     s = props.settings(scene)
     s.missing = ""
 

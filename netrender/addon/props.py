@@ -23,8 +23,9 @@ from bpy.props import (
 )
 
 from ..client import JobOptions
+from ..common import tiling
 from ..common.connection import Access, master_url
-from ..common.errors import InvalidConfig
+from ..common.errors import InvalidConfig, NetrenderError
 from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..master import MasterConfig
@@ -133,6 +134,11 @@ class NetRenderSettings(bpy.types.PropertyGroup):
     job_render_engine: EnumProperty(name="Engine", items=ENGINES, default="CYCLES")  # type: ignore[valid-type]
     priority: IntProperty(name="Priority", default=1, min=1, max=10)  # type: ignore[valid-type]
     chunks: IntProperty(name="Chunks", default=5, min=1, max=1000)  # type: ignore[valid-type]
+    job_tiles: IntProperty(  # type: ignore[valid-type]
+        name="Tiles", default=0, min=0, max=4096,
+        description="Cut each frame into about this many tiles, each rendered by whichever slave is free, "
+                    "and stitch them (for stills on a few machines); 0: whole frames",
+    )
     save_before_job: BoolProperty(name="Save Before Job", default=True)  # type: ignore[valid-type]
     job_strict: BoolProperty(  # type: ignore[valid-type]
         name="Refuse Missing Files",
@@ -220,12 +226,14 @@ def slave_config(s: NetRenderSettings) -> SlaveConfig:
 def job_options(scene: Any, frames: list[int]) -> JobOptions:
     """The job the scene's settings describe, as plain data for the core client."""
     s = settings(scene)
+    if s.job_tiles and getattr(getattr(scene, "cycles", None), "use_guiding", False):
+        raise NetrenderError(tiling.GUIDING)
     name = "" if s.job_name in ("", "[default]") else s.job_name
     return JobOptions(frames=frames, name=name, category=s.job_category, tags=split_tags(s.job_tags),
                       priority=s.priority, chunks=s.chunks, engine=s.job_render_engine,
                       persistent=s.persistent, persistent_data=s.persistent_data, strict=s.job_strict,
-                      shared=s.job_shared, output_dir=bpy.path.abspath(s.job_shared_output).rstrip("/\\")
-                      if s.job_shared_output else "")
+                      shared=s.job_shared, tiles=s.job_tiles,
+                      output_dir=bpy.path.abspath(s.job_shared_output).rstrip("/\\") if s.job_shared_output else "")
 
 
 def animation_frames(scene: Any) -> list[int]:

@@ -100,6 +100,7 @@ class NETRENDER_PT_job(_NetRenderPanel):
         col.prop(s, "job_render_engine")
         col.prop(s, "priority")
         col.prop(s, "chunks")
+        col.prop(s, "job_tiles")
         col.prop(s, "persistent")
         sub = col.column()
         sub.active = s.persistent

@@ -56,15 +56,20 @@ def test_a_master_and_a_slave_run_headless_from_blend_files(
     assert (tmp_path / "master" / "blender_master.data").is_file()  # resumable on the same path
 
 
+def render_locally_as_png(tmp_path: Path, scene: Path, *frames: str) -> None:
+    """A copy of ``scene`` rendered by plain Blender into ``local_out/####.png``, the reference."""
+    local = tmp_path / "local" / "shot.blend"
+    local.parent.mkdir()
+    shutil.copy(scene, local)
+    subprocess.run([blender(), "-b", str(local), "-o", str(tmp_path / "local_out" / "####"), "-F", "PNG", *frames],
+                   check=True, capture_output=True, timeout=300)
+
+
 def test_a_client_scene_rendered_with_dash_a_writes_what_local_cycles_writes(
     tmp_path: Path, live_master: MasterServer, spawn_slaves, sample_scene: Path
 ) -> None:
-    local = tmp_path / "local" / "shot.blend"
-    local.parent.mkdir()
-    shutil.copy(sample_scene, local)
     frames = 4
-    subprocess.run([blender(), "-b", str(local), "-o", str(tmp_path / "local_out" / "####"), "-F", "PNG",
-                    "-e", str(frames), "-a"], check=True, capture_output=True, timeout=300)
+    render_locally_as_png(tmp_path, sample_scene, "-e", str(frames), "-a")
     farm_blend = tmp_path / "farm" / "shot.blend"
     farm_blend.parent.mkdir()
     run_script(tmp_path, "make_blend.py", "CLIENT", live_master.port, tmp_path / "client", farm_blend,
@@ -90,3 +95,48 @@ def test_a_client_scene_rendered_with_dash_a_writes_what_local_cycles_writes(
     assert [j["frame_count"]["total"] for j in jobs] == [frames, 1]
     assert idiff(tmp_path / "farm_out" / "0002.png", tmp_path / "local_out" / "0002.png") == ""
 
+
+
+def test_a_tiled_still_from_a_client_scene_writes_what_local_cycles_writes(
+    tmp_path: Path, live_master: MasterServer, spawn_slaves, sample_scene: Path
+) -> None:
+    render_locally_as_png(tmp_path, sample_scene, "-t", "1", "-f", "3")
+    farm_blend = tmp_path / "farm" / "shot.blend"
+    farm_blend.parent.mkdir()
+    run_script(tmp_path, "make_blend.py", "CLIENT", live_master.port, tmp_path / "client", farm_blend,
+               tmp_path / "farm_out" / "####", 12, 6, blend=sample_scene)
+    spawn_slaves(live_master.url, 2)
+    proc = subprocess.run([blender(), "-b", str(farm_blend), "--addons", "netrender", "-f", "3"],
+                          env=blender_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert sorted(p.name for p in (tmp_path / "farm_out").iterdir()) == ["0003.png"]
+    assert idiff(tmp_path / "farm_out" / "0003.png", tmp_path / "local_out" / "0003.png") == ""
+    [job] = Client(live_master.url).jobs()
+    detail = Client(live_master.url).job(job["id"])
+    tiles = [t for t in detail["frames"] if t["task"]["kind"] == "tile"]
+    assert job["kind"] == "tiles" and len(tiles) == 6
+    # The tiles the render window showed as they came, each the size of its region.
+    shown = sorted((tmp_path / "client" / "netrender_client" / f"job_{job['id']}" / "tiles").iterdir())
+    assert [int(p.stem) for p in shown] == [t["number"] for t in tiles]
+
+
+def test_stopping_a_client_render_cancels_the_job_it_sent(tmp_path: Path, live_master: MasterServer,
+                                                          sample_scene: Path) -> None:
+    farm_blend = tmp_path / "farm" / "shot.blend"
+    farm_blend.parent.mkdir()
+    run_script(tmp_path, "make_blend.py", "CLIENT", live_master.port, tmp_path / "client", farm_blend,
+               tmp_path / "farm_out" / "####", 12, 4, blend=sample_scene)
+    client = Client(live_master.url)
+    proc = spawn(tmp_path, "-b", str(farm_blend), "--addons", "netrender", "-f", "1", log=tmp_path / "client.log")
+    try:
+        deadline = time.monotonic() + 120
+        while not client.jobs():  # no slave: the job waits, and so does the render
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "client.log").read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)  # Esc, headless
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    [job] = client.jobs()
+    assert job["status"] == "cancelled", (tmp_path / "client.log").read_text()[-3000:]
+    assert "cancelled" in (tmp_path / "client.log").read_text()
