@@ -33,9 +33,9 @@ from typing import Any
 
 from .common import retry
 from .common.connection import Access, Connection
-from .common.errors import InvalidRequest, NetrenderError
+from .common.errors import ApiError, InvalidRequest, NetrenderError
 from .common.retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
-from .pack import packer
+from .pack import packer, scene
 from .pack.hashes import HashCache
 from .pack.packer import LocalFile
 
@@ -88,6 +88,50 @@ class JobOptions:
     strict: bool = False  # refuse to send a job whose .blend names files that are not there
     shared: bool = False  # render the files in place on storage the farm shares: nothing is uploaded
     output_dir: str = ""  # a folder on shared storage where the slaves also write the frames
+    tiles: int = 0  # cut each frame into about this many tiles, rendered by whoever is free (0: whole frames)
+    speedtest: int = 0  # a speed test of every slave instead: the .blend rendered at this percent of its size
+    denoise: bool | None = None  # tiles: denoise each stitched frame whole (None: as the scene's Denoise box)
+
+
+@dataclass
+class FrameProgress:
+    """Where one Blender frame of a job stands, read from the job's detail (:func:`frame_progress`)."""
+
+    status: str  # of the task that makes the frame: queued, dispatched, done or error
+    message: str
+    tiles: list[tuple[int, tuple[int, int, int, int]]]  # a tiled frame's finished tiles: task number, region
+    done: int  # the job's tasks done, of ``total``
+    total: int
+    tile_count: int = 0  # a tiled frame's tiles, done or not
+
+
+def frame_progress(job: dict[str, Any], frame: int) -> FrameProgress | None:
+    """``frame``'s progress in ``job`` (its detail, with tasks); ``None`` when the job does not render it."""
+    tasks = {t["number"]: t for t in job.get("frames", [])}
+    counts = job["frame_count"]
+    if job.get("kind", "frames") == "frames":
+        task = tasks.get(frame)
+        return None if task is None else FrameProgress(task["status"], task["message"], [], counts["done"],
+                                                       counts["total"])
+    output = next((o for o in job.get("outputs", []) if o["frame"] == frame), None)
+    if output is None:
+        return None
+    stitch = tasks[output["task"]]
+    tiles = [(n, (x0, y0, x1, y1)) for n, _ in stitch["task"]["inputs"] if tasks[n]["status"] == "done"
+             for x0, y0, x1, y1 in [tasks[n]["task"]["rect"]]]
+    return FrameProgress(output["status"], stitch["message"], tiles, counts["done"], counts["total"],
+                         len(stitch["task"]["inputs"]))
+
+
+def _tiling(blend: Path, options: JobOptions) -> dict[str, Any]:
+    """A tiled job's fields: its tiles, its frame's pixels and its denoising, read from the .blend unless given."""
+    if options.speedtest:
+        return {"kind": "speedtest", "scale": options.speedtest}
+    if not options.tiles:
+        return {}
+    denoise = scene.denoises(blend) if options.denoise is None else options.denoise
+    return {"kind": "tiles", "tiles": options.tiles, "size": list(scene.render_size(blend)),
+            "denoise": denoise and options.engine == "CYCLES"}
 
 
 def parse_frames(text: str) -> list[int]:
@@ -170,6 +214,7 @@ class Client:
         return self.conn.post("/api/jobs", {  # type: ignore[no-any-return]
             "name": options.name or blend.stem,
             **files,
+            **_tiling(blend, options),
             "frames": list(options.frames),
             "category": options.category,
             "tags": list(options.tags),
@@ -194,8 +239,46 @@ class Client:
         for local in to_send:
             self.upload(local)
 
+    def speedtest(self, blend: Path | None, *, frame: int = 1, scale: int = 25) -> Submission:
+        """Have every slave render the fixed test scene, and ``blend`` (if given) at ``scale`` % of its size.
+
+        A job of its own, at the highest priority, a task pinned to each slave
+        alive now; the master keeps each slave's times in its speed profile.
+        """
+        options = JobOptions(frames=[frame], name="speed test", priority=100, speedtest=scale)
+        if blend is not None:
+            return self.submit(blend, options)
+        job = self.conn.post("/api/jobs", {"name": options.name, "kind": "speedtest", "frames": [frame],
+                                           "files": [], "priority": options.priority, "scale": scale})
+        return Submission(job, [])
+
+    def slaves(self) -> list[dict[str, Any]]:
+        return self.conn.get("/api/slaves")["slaves"]  # type: ignore[no-any-return]
+
     def job(self, job_id: int) -> dict[str, Any]:
         return self.conn.get(f"/api/jobs/{job_id}")  # type: ignore[no-any-return]
+
+    def frame_progress(self, job_id: int, frame: int) -> tuple[dict[str, Any], FrameProgress | None]:
+        """The job (its summary) and where its Blender frame ``frame`` stands (``None``: the job does not render it).
+
+        A frames job answers from two small requests; a tiled job's detail
+        lists its tasks, which say which tiles are done and where they go.
+        """
+        job = self.conn.get(f"/api/jobs/{job_id}", params={"frames": "false"})
+        if job.get("kind", "frames") != "frames":
+            job = self.job(job_id)
+            return job, frame_progress(job, frame)
+        try:
+            task = self.conn.get(f"/api/jobs/{job_id}/frames/{frame}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return job, None
+            raise
+        counts = job["frame_count"]
+        return job, FrameProgress(task["status"], task["message"], [], counts["done"], counts["total"])
+
+    def cancel(self, job_id: int) -> dict[str, Any]:
+        return self.conn.post(f"/api/jobs/{job_id}/cancel")  # type: ignore[no-any-return]
 
     def jobs(self) -> list[dict[str, Any]]:
         return self.conn.get("/api/jobs")["jobs"]  # type: ignore[no-any-return]
@@ -249,15 +332,17 @@ class Client:
             sleep(poll)
 
     def download(self, job_id: int, folder: Path) -> list[Path]:
-        """Fetch every finished frame of a job into ``folder`` as ``000001.exr``…"""
+        """Fetch every finished frame of a job into ``folder`` as ``000001.exr``… (a tiled frame once stitched)."""
         job = self.job(job_id)
         folder.mkdir(parents=True, exist_ok=True)
+        outputs = job.get("outputs") or [{"frame": f["number"], "status": f["status"]} for f in job["frames"]]
         saved = []
-        for frame in job["frames"]:
-            if frame["status"] != "done":
+        for output in outputs:
+            if output["status"] != "done":
                 continue
-            dest = folder / f"{frame['number']:06d}.exr"
-            self.conn.download(f"/api/jobs/{job_id}/frames/{frame['number']}/result", dest)
-            self.progress.downloaded(frame["number"], dest)
+            frame = output["frame"]
+            dest = folder / f"{frame:06d}.exr"
+            self.conn.download(f"/api/jobs/{job_id}/outputs/{frame}", dest)
+            self.progress.downloaded(frame, dest)
             saved.append(dest)
         return saved

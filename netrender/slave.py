@@ -46,8 +46,8 @@ from typing import Any, TypeVar
 from .common.blobs import BlobStore
 from .common.connection import CONNECT_TIMEOUT, READ_TIMEOUT, Connection
 from .common.errors import ApiError, InvalidConfig, MasterUnreachable
-from .common.model import Assignment
 from .common.retry import Attempts
+from .common.work import Assignment
 from .discovery import Follower
 from .node import blender, outbox
 from .node.config import STOP_MODES, SlaveConfig, StopMode, machine_facts

@@ -17,6 +17,10 @@ python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 [ -n "$extras" ] && ! command -v idiff >/dev/null && packages+=(openimageio-tools)
 # The web monitor's tests drive Debian's Chromium (Playwright cannot download a browser here).
 [ -n "$extras" ] && ! command -v chromium >/dev/null && packages+=(chromium)
+# Screenshots of Blender's own GUI run it on a virtual X display (Xvfb), drawn with
+# Mesa's software OpenGL (llvmpipe, in libgl1-mesa-dri: the OpenGL 3.3 Blender needs).
+[ -n "$extras" ] && ! command -v Xvfb >/dev/null && packages+=(xvfb)
+[ -n "$extras" ] && ! dpkg -s libgl1-mesa-dri >/dev/null 2>&1 && packages+=(libgl1-mesa-dri)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing with apt: ${packages[*]}"
     $sudo apt-get update -qq

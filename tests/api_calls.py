@@ -27,8 +27,10 @@ def submit(client: FlaskClient, frames: list[int], chunks: int = 1, **extra: Any
     return response.json  # type: ignore[no-any-return]
 
 
-def register(client: FlaskClient, name: str = "node", tags: list[str] | None = None) -> str:
-    response = client.post("/api/slaves", json={"name": name, "tags": tags or [], "facts": {"cores": 2}})
+def register(client: FlaskClient, name: str = "node", tags: list[str] | None = None,
+             capabilities: list[str] | None = None) -> str:
+    facts = {"cores": 2, "capabilities": capabilities or []}
+    response = client.post("/api/slaves", json={"name": name, "tags": tags or [], "facts": facts})
     assert response.status_code == 201
     return str(response.json["id"])
 

@@ -12,6 +12,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from typing import Any
 
 from ..client import Client, JobOptions, parse_frames
@@ -108,7 +109,7 @@ def run_slave(args: argparse.Namespace) -> int:
                          tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
                          thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop,
                          persistent=args.persistent, session_frames=args.session_frames,
-                         path_map=PathMap.parse(args.path_map),
+                         path_map=PathMap.parse(args.path_map), denoise=args.denoise,
                          **({"idle_close": args.idle_close} if args.idle_close is not None else {}))
     if args.path:
         config.path = args.path
@@ -134,16 +135,17 @@ def _stop_on_signals(stop: Any) -> None:
 
 
 def submit(args: argparse.Namespace) -> int:
-    from ..pack import packer
+    from ..pack import packer, scene
 
     progress = BarProgress()
     client = Client(_master(args), progress, access=_access(args))
-    frames = parse_frames(args.frames) if args.frames else packer.frame_range(args.blend)
+    frames = parse_frames(args.frames) if args.frames else scene.frame_range(args.blend)
     options = JobOptions(frames=frames, name=args.name, category=args.category, priority=args.priority,
                          tags=[t for t in args.tags.split(";") if t], chunks=args.chunks, engine=args.engine,
                          allow_scripts=args.allow_scripts, persistent=args.persistent,
                          persistent_data=args.persistent_data, strict=args.strict, shared=args.shared,
-                         output_dir=str(packer.absolute(args.shared_output)) if args.shared_output else "")
+                         output_dir=str(packer.absolute(args.shared_output)) if args.shared_output else "",
+                         tiles=args.tiles, denoise={"on": True, "off": False}.get(args.denoise))
     sent = client.submit(args.blend, options)
     job = sent.job
     if sent.missing:
@@ -182,6 +184,50 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def slaves(args: argparse.Namespace) -> int:
+    """One line a slave: its state and work, its Blender and capabilities, and its measured speed."""
+    rows = Client(_master(args), access=_access(args)).slaves()
+    print(f"{'name':<16} {'state':<10} {'done':>6} {'blender':<12} {'can':<8} {'s/frame':>8} {'s/Mpx':>8} "
+          f"{'machine':>8} {'file':>8}")
+    for s in rows:
+        speed, facts = s.get("speed") or {}, s.get("facts") or {}
+        print(f"{s['name'][:16]:<16} {s['state']:<10} {s['frames_done']:>6} {str(facts.get('blender', '?'))[:12]:<12} "
+              f"{','.join(facts.get('capabilities') or []) or '-':<8} {_seconds(speed.get('frame_seconds')):>8} "
+              f"{_seconds(speed.get('tile_seconds_per_mpix')):>8} {_seconds(speed.get('machine_seconds')):>8} "
+              f"{_seconds(speed.get('file_seconds')):>8}")
+    return 0
+
+
+def speedtest(args: argparse.Namespace) -> int:
+    """Run the speed tests on every slave, then print each one's times and speed relative to the fastest."""
+    client = Client(_master(args), access=_access(args))
+    job = client.speedtest(args.blend, frame=args.frame, scale=args.scale).job
+    print(f"speed test job {job['id']}: {job['frame_count']['total']} test(s) on the slaves alive", file=sys.stderr)
+    deadline = time.monotonic() + args.timeout
+    final = client.wait(job["id"], sleep=lambda s: time.sleep(s) if time.monotonic() < deadline else _give_up())
+    names = {s["id"]: s["name"] for s in client.slaves()}
+    times: dict[str, dict[str, float]] = {}
+    for task in final["frames"]:
+        if task["status"] == "done" and task.get("task"):
+            times.setdefault(task["slave_id"], {})[task["task"]["kind"]] = task["render_time"]
+    fastest = {kind: min(t[kind] for t in times.values() if kind in t) for kind in ("machine", "file")
+               if any(kind in t for t in times.values())}
+    print(f"{'slave':<20} {'machine s':>10} {'file s':>10} {'speed':>6}")
+    for slave_id, measured in sorted(times.items(), key=lambda kv: kv[1].get("machine", 1e9)):
+        relative = fastest["machine"] / measured["machine"] if "machine" in measured else 0.0
+        print(f"{names.get(slave_id, slave_id)[:20]:<20} {_seconds(measured.get('machine')):>10} "
+              f"{_seconds(measured.get('file')):>10} {relative:>6.2f}")
+    return 0 if final["status"] == "finished" else EXIT_FAILED
+
+
+def _give_up() -> None:
+    raise NetrenderError("the speed test did not end in time: a slave may be busy or gone")
+
+
+def _seconds(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def results(args: argparse.Namespace) -> int:
     saved = Client(_master(args), BarProgress(), access=_access(args)).download(args.job, args.output)
     print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
@@ -207,6 +253,7 @@ def demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "master": run_master, "slave": run_slave, "submit": submit, "status": status, "results": results,
+    "slaves": slaves, "speedtest": speedtest,
     "cancel": cancel, "remove": remove, "demo": demo,
 }
 

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-close", type=float, metavar="SECONDS",
                    help=f"close the open Blender after this long without work (default {SlaveConfig.idle_close:g})")
     _path_map_option(p)
+    p.add_argument("--no-denoise", dest="denoise", action="store_false",
+                   help="never take a tiled frame to denoise whole, even if this Blender can")
     p.add_argument("--on-stop", choices=("requeue", "finish"), default="requeue",
                    help="what Ctrl-C does to the chunk being rendered: requeue (default) gives its frames back "
                         "to the master at once; finish lets Blender finish and delivers it, and a second Ctrl-C "
@@ -89,12 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "each slave's --path-map): nothing is uploaded")
     p.add_argument("--shared-output", type=Path, metavar="DIR",
                    help="a folder on shared storage where the slaves write each finished frame too")
+    p.add_argument("--tiles", type=int, default=0, metavar="N",
+                   help="cut each frame into about N tiles rendered by whichever slave is free, then stitched: "
+                        "a still (or a few frames) across the whole farm; Cycles only")
+    p.add_argument("--denoise", choices=("auto", "on", "off"), default="auto",
+                   help="with --tiles: denoise each stitched frame whole, on a slave whose Blender can "
+                        "(auto: as the scene's own Denoise setting)")
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     p.add_argument("--output", type=Path, help="with --wait: download the frames here")
 
     p = sub.add_parser("status", help="list jobs, or show one job's frames")
     _master_option(p)
     p.add_argument("job", type=int, nargs="?")
+
+    p = sub.add_parser("slaves", help="list the slaves: state, Blender, what they can do, how fast they are")
+    _master_option(p)
+
+    p = sub.add_parser("speedtest", help="measure every slave: a fixed test scene, and a small render of a file")
+    _master_option(p)
+    p.add_argument("blend", type=Path, nargs="?", help="also render this file's frame, small, on every slave")
+    p.add_argument("--frame", type=int, default=1, help="the file's frame to render (default 1)")
+    p.add_argument("--scale", type=int, default=25, help="the file's resolution in percent (default 25)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every slave (default 600)")
 
     p = sub.add_parser("results", help="download a job's finished frames")
     _master_option(p)

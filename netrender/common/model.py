@@ -11,6 +11,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import tiling
 from . import validation as v
 from .errors import InvalidRequest, InvalidTransition
 
@@ -48,6 +49,7 @@ FRAME_TRANSITIONS: dict[tuple[FrameStatus, FrameEvent], FrameStatus] = {
     (_Q, _E.COMPLETE): _OK,
     (_ERR, _E.COMPLETE): _OK,
     (_D, _E.FAIL): _ERR,
+    (_Q, _E.FAIL): _ERR,  # a task that can never start: a stitch whose tile failed for good
     (_D, _E.REQUEUE): _Q,
     (_ERR, _E.RESET): _Q,
     (_OK, _E.RESET): _Q,
@@ -152,13 +154,24 @@ class JobSpec:
     found: tuple[str, ...] = ()
     #: A folder on shared storage (the client's path) where slaves also write the finished frames.
     output_dir: str = ""
+    #: How the job becomes tasks (:mod:`netrender.farm.jobtypes`): a task per frame, or (``"tiles"``) each
+    #: frame cut into about ``tiles`` regions of its ``size`` in pixels, stitched by a last task per frame,
+    #: which denoises the frame whole when ``denoise`` (only on a slave whose Blender can).
+    kind: str = "frames"
+    tiles: int = 0
+    size: tuple[int, int] = (0, 0)
+    denoise: bool = False
+    #: ``"speedtest"``: every slave renders a fixed test scene, and the job's .blend (if any) at ``scale`` %.
+    scale: int = 100
 
     @classmethod
     def from_json(cls, data: Any) -> JobSpec:
         data = v.json_object(data)
         files = tuple(FileRef.from_json(f) for f in v.field(data, "files", list))
         shared = v.field(data, "shared", bool, False)
-        if shared:
+        if data.get("kind") == "speedtest" and not files and not data.get("blend"):
+            blend = ""  # the machine test alone: nothing to send
+        elif shared:
             blend = v.client_path(data.get("blend"), "blend")
             if files:
                 raise InvalidRequest("a job rendered in place on shared storage carries no 'files'")
@@ -179,6 +192,7 @@ class JobSpec:
         engine = v.text(data, "engine", "CYCLES")
         if engine not in ENGINES:
             raise InvalidRequest(f"'engine' must be one of {', '.join(ENGINES)}")
+        kind, tiles, size, denoise = _kind(data, engine, len(frames))
         return cls(
             name=v.text(data, "name", "") or blend.rsplit("/", 1)[-1],
             blend=blend,
@@ -196,6 +210,11 @@ class JobSpec:
             shared=shared,
             found=v.path_list(data, "found") if shared else (),
             output_dir=v.client_path(data["output_dir"], "output_dir") if data.get("output_dir") else "",
+            kind=kind,
+            tiles=tiles,
+            size=size,
+            denoise=denoise,
+            scale=v.int_in(data, "scale", 1, 100, 25) if kind == "speedtest" else 100,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -205,7 +224,33 @@ class JobSpec:
         out["files"] = [asdict(f) for f in self.files]
         out["missing"] = list(self.missing)
         out["found"] = list(self.found)
+        out["size"] = list(self.size)
+        out["grid"] = list(tiling.grid(self.tiles, *self.size)) if self.kind == "tiles" else None  # as made
         return out
+
+
+KINDS = ("frames", "tiles", "speedtest")
+MAX_TILES = 10_000
+
+
+def _kind(data: dict[str, Any], engine: str, frames: int) -> tuple[str, int, tuple[int, int], bool]:
+    """A job's kind and, for tiles, their number, the frame's size and the denoising; checked whole."""
+    kind = v.text(data, "kind", "frames")
+    if kind not in KINDS:
+        raise InvalidRequest(f"'kind' must be one of {', '.join(KINDS)}")
+    if kind in ("frames", "speedtest"):
+        return kind, 0, (0, 0), False
+    if engine != "CYCLES":
+        raise InvalidRequest("tiles render with Cycles only: its pixels do not depend on the region rendered")
+    tiles = v.int_in(data, "tiles", 2, MAX_TILES)
+    size = v.field(data, "size", list)
+    if len(size) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= tiling.MAX_SIDE
+                                 for n in size):
+        raise InvalidRequest(f"'size' must be the frame's width and height in pixels, 1 to {tiling.MAX_SIDE}")
+    columns, rows = tiling.grid(tiles, size[0], size[1])
+    if frames * (columns * rows + 1) > MAX_FRAMES:
+        raise InvalidRequest(f"{frames} frame(s) of {columns * rows} tiles make more than {MAX_FRAMES} tasks")
+    return kind, tiles, (size[0], size[1]), v.field(data, "denoise", bool, False)
 
 
 @dataclass
@@ -289,57 +334,9 @@ class SlaveInfo:
     state: str = "idle"  # idle, rendering, lost or disabled; set by the farm, which knows the time
     current_job: int | None = None  # set by the farm, from the frames dispatched to it
     current_frames: list[int] = field(default_factory=list)
+    speed: dict[str, Any] = field(default_factory=dict)  # measured, see netrender.farm.speeds; set by the farm
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["tags"] = list(self.tags)
         return out
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """A chunk handed to a slave: which job, which frames, and what to fetch."""
-
-    job_id: int
-    frames: tuple[int, ...]
-    blend: str
-    engine: str
-    files: tuple[FileRef, ...]
-    allow_scripts: bool = False
-    persistent: bool = True
-    persistent_data: bool = False
-    shared: bool = False  # ``blend`` is the client's path on shared storage (see JobSpec)
-    found: tuple[str, ...] = ()
-    output_dir: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "frames": list(self.frames),
-            "blend": self.blend,
-            "engine": self.engine,
-            "files": [f.to_json() for f in self.files],
-            "allow_scripts": self.allow_scripts,
-            "persistent": self.persistent,
-            "persistent_data": self.persistent_data,
-            "shared": self.shared,
-            "found": list(self.found),
-            "output_dir": self.output_dir,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Assignment:
-        shared = bool(data.get("shared", False))
-        return cls(
-            job_id=int(data["job_id"]),
-            frames=tuple(int(f) for f in data["frames"]),
-            blend=v.client_path(data["blend"], "blend") if shared else v.safe_relpath(data["blend"]),
-            engine=str(data["engine"]),
-            files=tuple(FileRef.from_json(f) for f in data["files"]),
-            allow_scripts=bool(data.get("allow_scripts", False)),
-            persistent=bool(data.get("persistent", True)),
-            persistent_data=bool(data.get("persistent_data", False)),
-            shared=shared,
-            found=tuple(str(p) for p in data.get("found") or ()),
-            output_dir=str(data.get("output_dir") or ""),
-        )

@@ -19,9 +19,12 @@ from typing import Any
 
 from .. import balancing
 from ..balancing import BalanceRules
-from ..common.model import Assignment, Frame, FrameEvent, FrameStatus, JobStatus, next_frame_status
+from ..common.model import Frame, FrameEvent, FrameStatus, JobStatus, next_frame_status
+from ..common.work import Assignment
+from .jobtypes import Plan
 from .roster import Roster
 from .store import Store
+from .store.slaves import capabilities
 
 RULES_KEY = "balancing"
 MAX_WAITING = 4  # slaves waiting for work at once: each holds a server thread (create_app sets it from them)
@@ -40,6 +43,9 @@ class Dispatch(Roster):
         # Slaves waiting for work (long poll) sleep on this; anything that may have made work wakes them.
         self.work_ready = threading.Condition(self.lock)
         self.waiting = 0
+        # Slaves whose work request is waiting now: work that appears goes to that request, not ahead with a
+        # result (the slave would not look at a chunk held ahead until its wait is over).
+        self.waiting_slaves: dict[str, int] = {}
         self.max_waiting = MAX_WAITING
         self.closing = False
 
@@ -71,7 +77,7 @@ class Dispatch(Roster):
         waiting behind another on one slave would keep an idle slave idle.
         """
         gate = self.store.slave_gate(slave_id)
-        if gate.blacklisted or gate.disabled:
+        if gate.blacklisted or gate.disabled or (ahead and slave_id in self.waiting_slaves):
             return None
         live = self._live_slaves(now)
         self._decay_usage(now, live)
@@ -84,7 +90,10 @@ class Dispatch(Roster):
                 return None
             job = self.store.job(job_id)
             failed = self.store.failed_by(job_id, slave_id) if self.rules.retry else set()
-            size = job.spec.chunks if self.rules.chunks else 1
+            plan = self.store.plan(job_id)
+            if plan.kind != "frames":  # one at a time, and not what cannot start here yet
+                failed = set(failed) | self._not_for(job_id, plan, slave_id, gate.capabilities)
+            size = job.spec.chunks if self.rules.chunks and plan.kind == "frames" else 1
             stretch = {f.number: f for f in self.store.next_frames(job_id, failed, limit=size)}
             layout = [(number, frame.status is FrameStatus.QUEUED) for number, frame in stretch.items()]
             chunk = balancing.take_chunk(layout, size, avoid=failed)
@@ -100,8 +109,16 @@ class Dispatch(Roster):
         if job.started_at is None:
             self.store.add_event(job_id, now, "started")
         spec = job.spec
+        details = tuple(d for d in map(plan.detail, chunk) if d is not None)
         return Assignment(job_id, tuple(chunk), spec.blend, spec.engine, spec.files, spec.allow_scripts,
-                          spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir)
+                          spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir, details)
+
+    def _not_for(self, job_id: int, plan: Plan, slave_id: str, capabilities: frozenset[str]) -> set[int]:
+        """The job's queued tasks this slave cannot take now: waiting for others, needing what it lacks, or
+        meant for another slave."""
+        queued = self.store.task_numbers(job_id, FrameStatus.QUEUED)
+        unable = {n for n in queued if not plan.needs(n) <= capabilities or plan.pinned(n) not in (None, slave_id)}
+        return unable | plan.waiting(queued, set(self.store.task_numbers(job_id, FrameStatus.DONE)))
 
     def wait_for_work(self, slave_id: str, clock: Callable[[], float], timeout: float) -> Assignment | None:
         """:meth:`request_work`, waiting up to ``timeout`` seconds for work that suits the slave (long poll).
@@ -113,6 +130,7 @@ class Dispatch(Roster):
         deadline = time.monotonic() + timeout
         with self.work_ready:
             self.waiting += 1
+            self.waiting_slaves[slave_id] = self.waiting_slaves.get(slave_id, 0) + 1
             try:
                 while True:
                     work = self.request_work(slave_id, clock())
@@ -122,6 +140,9 @@ class Dispatch(Roster):
                     self.work_ready.wait(remaining)
             finally:
                 self.waiting -= 1
+                self.waiting_slaves[slave_id] -= 1
+                if not self.waiting_slaves[slave_id]:
+                    del self.waiting_slaves[slave_id]
 
     def can_wait(self) -> bool:
         """Whether one more slave may wait for work: each waiting one holds a server thread."""
@@ -146,8 +167,17 @@ class Dispatch(Roster):
             else:
                 frame.finished_at = now
                 self._move([frame], FrameEvent.FAIL)
+                self._fail_dependents(frame, now)
             self._note_finish(job_id, now)
             return frame
+
+    def _fail_dependents(self, failed: Frame, now: float) -> None:
+        """A stitch cannot run without each of its tiles: one that failed for good fails it, with the reason."""
+        for number in self.store.plan(failed.job_id).dependents(failed.number):
+            task = self.store.frame(failed.job_id, number)
+            if task.status is FrameStatus.QUEUED:
+                task.message, task.finished_at = f"tile {failed.number} failed: {failed.message}", now
+                self._move([task], FrameEvent.FAIL)
 
     def run_once(self, now: float) -> list[Frame]:
         """Periodic duties: age the usage average; requeue the frames of lost slaves (returned).
@@ -156,6 +186,9 @@ class Dispatch(Roster):
         so that the requests in between never wait for it.
         """
         orphans = self._requeue_lost(now)
+        if changed := self.speeds.dirty():
+            with self.lock, self.store.transaction():
+                self.store.save_speeds(changed)
         self.store.checkpoint()
         return orphans
 
@@ -190,10 +223,11 @@ class Dispatch(Roster):
         barred = {e["slave_id"] for e in self.store.job_blacklist(frame.job_id)}
         barred |= self.store.failures_of(frame.job_id, frame.number)
         needed = set(job.spec.tags) if self.rules.tags else set()
+        able = self.store.plan(frame.job_id).needs(frame.number)
         return sum(
             1 for s in self.store.slaves()
             if now - s.last_seen <= self.rules.lost_timeout and not s.blacklisted and not s.disabled
-            and s.id not in barred and needed <= set(s.tags)
+            and s.id not in barred and needed <= set(s.tags) and able <= capabilities(s.facts)
         )
 
     def _move(self, frames: list[Frame], event: FrameEvent) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from ..common.blobs import BlobStore
 from ..common.errors import Conflict, MissingFiles, NotFound
 from ..common.model import Frame, FrameEvent, FrameStatus, Job, JobControl, JobSpec
+from .jobtypes import Plan
 from .results import EXR_MAGIC, Results
 from .storage import Offer, SharedStorage
 from .store import Store
@@ -123,7 +124,10 @@ class Farm(Results):
         if missing:
             raise MissingFiles(f"{len(missing)} file(s) must be uploaded first", details={"missing": missing})
         with self.lock:
-            job_id = self.store.add_job(spec, now)
+            plan = Plan.of(spec, self._testable(now)) if spec.kind == "speedtest" else None
+            if plan is not None and not plan.slaves:
+                raise Conflict("no slave is there to test: start some, then ask again")
+            job_id = self.store.add_job(spec, now, plan)
             self.store.add_event(job_id, now, f"submitted: {len(spec.frames)} frame(s)")
         files = self.job_dir(job_id) / "files"
         for ref in spec.files:
@@ -132,11 +136,20 @@ class Farm(Results):
             self._wake()
         return self.job(job_id)
 
+    def _testable(self, now: float) -> tuple[str, ...]:
+        """The slaves a speed test can measure now: alive and let to work."""
+        return tuple(s.id for s in self.store.slaves() if not s.disabled and not s.blacklisted
+                     and now - s.last_seen <= self.rules.lost_timeout)
+
     def missing_files(self, hashes: list[str], offers: list[Offer]) -> tuple[list[str], list[str]]:
         """Which files the master lacks, after taking those it can copy from shared storage; and those."""
         asked = set(hashes)
         adopted = self.storage.adopt(self.blobs, [o for o in offers if o.sha256 in asked], self.max_upload)
         return self.blobs.missing(hashes), adopted
+
+    def plan(self, job_id: int) -> Plan:
+        with self.lock:
+            return self.store.plan(job_id)
 
     def job(self, job_id: int) -> Job:
         with self.lock:
@@ -188,6 +201,10 @@ class Farm(Results):
                 unknown = wanted - {f.number for f in frames}
                 if unknown:
                     raise NotFound(f"job {job_id} has no frame {min(unknown)}")
+                plan = self.store.plan(job_id)  # a stitch again needs its failed tiles; a tile again, its stitch
+                failed = {f.number for f in frames if f.status is FrameStatus.ERROR}
+                wanted |= {n for w in wanted for n in plan.prerequisites(w) if n in failed}
+                wanted |= {n for w in wanted for n in plan.dependents(w)}
                 targets = [f for f in frames if f.number in wanted]
             else:
                 targets = [f for f in frames if every_frame or f.status is FrameStatus.ERROR]

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..common.blobs import read_chunks, write_stream
 from ..common.errors import Conflict, FrameNotReady, InvalidRequest, StorageFull, TooLarge
-from ..common.model import Assignment, Frame, FrameEvent, FrameStatus, Job
+from ..common.model import Frame, FrameEvent, FrameStatus, Job
+from ..common.work import Assignment
 from .dispatch import Dispatch
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
@@ -112,8 +113,15 @@ class Results(Dispatch):
                     frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
                     frame.message = ""
                     self._move([frame], FrameEvent.COMPLETE)
+                    detail = self.store.plan(job_id).detail(number)
+                    self.speeds.note(slave_id, detail, render_time)
+                    if detail is not None:  # a tile done may free its frame's stitch: idle slaves may want it
+                        self._wake()
                     self._note_finish(job_id, now)
-                return frame, self._hand_out(slave_id, now, ahead=True) if then_work else None
+                work = self._hand_out(slave_id, now, ahead=True) if then_work else None
+                if work is None and slave_id in self.waiting_slaves:
+                    self._wake()  # the slave waits for work in another request: let that one look
+                return frame, work
         finally:
             if not placed:
                 with contextlib.suppress(FileNotFoundError):
@@ -212,21 +220,23 @@ class Results(Dispatch):
         return from_exr(self.frame_path(job_id, number), path)
 
     def results_zip(self, job_id: int) -> Iterator[bytes]:
-        """Every finished frame of the job as one zip, made while it is sent.
+        """Every finished frame of the job as one zip (a tiled frame once stitched), made while it is sent.
 
         No temporary file and no whole file in memory: zipfile writes to a
         sink the generator empties after each block, so the download starts
         at once and costs no disk. EXRs are compressed already, so they are
         stored, not deflated.
         """
-        done = [f.number for f in self.frames(job_id) if f.status is FrameStatus.DONE]
+        status = {f.number: f.status for f in self.frames(job_id)}
+        plan = self.store.plan(job_id)  # a frame's image: its own task, or the stitch of its tiles
+        outputs = [(frame, task) for frame, task in plan.outputs(list(status)) if status[task] is FrameStatus.DONE]
         sink = _Sink()
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
-            for number in done:
-                path = self.frame_path(job_id, number)
+            for frame, task in outputs:
+                path = self.frame_path(job_id, task)
                 if not path.is_file():
                     continue
-                with open(path, "rb") as src, archive.open(f"job_{job_id}/{number:06d}.exr", "w") as dst:
+                with open(path, "rb") as src, archive.open(f"job_{job_id}/{frame:06d}.exr", "w") as dst:
                     for block in read_chunks(src):
                         dst.write(block)
                         yield sink.take()

@@ -17,6 +17,7 @@ from typing import Any
 from ..balancing import BalanceRules
 from ..common.errors import NotFound
 from ..common.model import Frame, FrameEvent, JobControl, SlaveInfo
+from .speeds import Speeds
 from .store import Store
 
 LIVE_COUNT_AGE = 1.0  # seconds a count of the live slaves is used before it is counted again
@@ -30,6 +31,7 @@ class Roster:
 
     def __init__(self) -> None:
         self._live_count: tuple[float, int] | None = None  # (when, how many): see _live_slaves
+        self.speeds = Speeds(self.store.speeds())
 
     def _move(self, frames: list[Frame], event: FrameEvent) -> None:
         raise NotImplementedError
@@ -63,6 +65,7 @@ class Roster:
                 holder.current_job = frame.job_id
                 holder.current_frames.append(frame.number)
         for slave in slaves:
+            slave.speed = self.speeds.of(slave.id)
             if slave.disabled:
                 slave.state = "disabled"
             elif self.rules.lost and now - slave.last_seen > self.rules.lost_timeout:

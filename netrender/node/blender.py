@@ -11,6 +11,8 @@ when asked to stop (cancellation) within one poll interval.
 from __future__ import annotations
 
 import ctypes
+import json
+import logging
 import os
 import re
 import signal
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: Blender's line after writing a frame: ``Saved: '/path/000001.exr'``.
 SAVED_RE = re.compile(r"^Saved: '(?P<path>.+)'")
@@ -151,6 +154,20 @@ def thumbnail_file(output_dir: Path, frame: int) -> Path:
     return output_dir / f"{frame:06d}.thumb.png"
 
 
+#: Blender's line when a frame is written: `` Time: 01:02.35 (Saving: 00:00.10)``.
+TIME_RE = re.compile(r"^Time: (?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)")
+
+
+def render_seconds(lines: Iterable[str]) -> float | None:
+    """The render time Blender printed last (its own clock: loading the file not counted); ``None`` if none."""
+    found = None
+    for line in lines:
+        match = TIME_RE.match(line.strip())
+        if match:
+            found = int(match["h"] or 0) * 3600 + int(match["m"]) * 60 + float(match["s"])
+    return found
+
+
 def saved_path(line: str) -> str | None:
     match = SAVED_RE.match(line.strip())
     return match.group("path") if match else None
@@ -264,3 +281,36 @@ def run(
     result.returncode = proc.returncode
     result.seconds = time.monotonic() - started
     return result
+
+
+#: Printed by :data:`FACTS_SCRIPT` before the JSON of what this Blender is and can do.
+FACTS_MARK = "netrender facts:"
+FACTS_SCRIPT = (
+    "import json, bpy\n"
+    "try:\n    import _cycles\n    denoise = bool(getattr(_cycles, 'with_openimagedenoise', False))\n"
+    "except ImportError:\n    denoise = False\n"
+    f"print({FACTS_MARK!r}, json.dumps({{'version': bpy.app.version_string, 'denoise': denoise}}), flush=True)\n"
+)
+_facts: dict[str, dict[str, Any]] = {}
+
+
+def blender_facts(blender: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Which Blender ``blender`` is and what it can do, asked once per executable and kept.
+
+    ``capabilities`` lists what some tasks need: ``denoise`` when Cycles has
+    OpenImageDenoise (Debian's Blender 3.4 has not; the ``bpy`` 4.5 wheel has),
+    so the master gives a frame to denoise only to a slave that can. A Blender
+    that cannot be asked reports nothing, and gets no such task.
+    """
+    if blender not in _facts:
+        found: dict[str, Any] = {"capabilities": []}
+        try:
+            proc = subprocess.run([blender, "-b", "--factory-startup", "--python-expr", FACTS_SCRIPT],
+                                  capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            line = next(line for line in proc.stdout.splitlines() if line.startswith(FACTS_MARK))
+            said = json.loads(line[len(FACTS_MARK):])
+            found = {"blender": str(said["version"]), "capabilities": ["denoise"] if said.get("denoise") else []}
+        except (OSError, subprocess.SubprocessError, StopIteration, ValueError, KeyError, TypeError) as exc:
+            logging.getLogger(__name__).warning("cannot ask %s what it can do: %s", blender, exc)
+        _facts[blender] = found
+    return dict(_facts[blender])

@@ -51,6 +51,8 @@ class SlaveConfig:
     long_poll: float = 3.0
     # Where the clients' paths on shared storage are on this machine, for jobs rendered in place.
     path_map: PathMap = field(default_factory=PathMap)
+    # Take frames to denoise whole (tiled jobs) when this Blender can; off keeps them for other slaves.
+    denoise: bool = True
 
 
 def machine_facts() -> dict[str, Any]:

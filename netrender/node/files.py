@@ -20,9 +20,9 @@ from pathlib import Path
 from ..common import retry
 from ..common.blobs import BlobStore
 from ..common.errors import ApiError, HashMismatch, NetrenderError
-from ..common.model import Assignment
 from ..common.pathmap import PathMap
 from ..common.retry import FETCH_BACKOFF
+from ..common.work import Assignment
 from . import blender
 from .identity import Identity
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..common.connection import Connection
 from ..common.errors import ApiError
+from .blender import blender_facts
 from .config import SlaveConfig, machine_facts
 
 T = TypeVar("T")
@@ -49,13 +50,20 @@ class Identity:
                 if exc.code != "unknown_slave":
                     raise
         answer = self.conn.post("/api/slaves", {
-            "name": self.config.name, "facts": machine_facts(), "tags": list(self.config.tags),
+            "name": self.config.name, "facts": self._facts(), "tags": list(self.config.tags),
         })
         self.id = str(answer["id"])
         self.folder.mkdir(parents=True, exist_ok=True)
         self._id_file.write_text(self.id + "\n", encoding="utf-8")
         self.on_status(f"registered with {self.conn.url} as {self.id}")
         return self.id
+
+    def _facts(self) -> dict[str, Any]:
+        """The machine, and what its Blender is and can do, less what the slave was told not to offer."""
+        facts = {**machine_facts(), **blender_facts(self.config.blender)}
+        if not self.config.denoise:
+            facts["capabilities"] = [c for c in facts.get("capabilities", []) if c != "denoise"]
+        return facts
 
     @property
     def _id_file(self) -> Path:

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..common.errors import ApiError, MasterUnreachable
-from ..common.model import Assignment
+from ..common.work import Assignment
 from . import blender
-from .files import FetchFailed, JobFiles, publish
+from .files import FetchFailed, publish
 from .outbox import Outbox
 from .session import SessionSpec
 from .sessions import Sessions
+from .tasks import TaskRunning
 
 if TYPE_CHECKING:
     from .courier import Courier
@@ -54,7 +55,7 @@ class ChunkReport:
     cancelled: bool
 
 
-class ChunkRendering(JobFiles):
+class ChunkRendering(TaskRunning):
     """Rendering one chunk, for :class:`~netrender.slave.Slave`, which provides what is declared here."""
 
     outbox: Outbox
@@ -67,7 +68,17 @@ class ChunkRendering(JobFiles):
     banners: dict[int, str]  # job id -> the version line its open Blender printed when it started
 
     def render(self, work: Assignment) -> ChunkReport:
-        """Render a chunk and put what it gave into the outbox; its frames are released if it cannot run."""
+        """Render a chunk and put what it gave into the outbox; its frames are released if it cannot run.
+
+        Tiles and stitches always go through an open Blender (each tile is a
+        request with its own region); where the slave or the job keeps no
+        Blender open, it is closed again after the chunk.
+        """
+        if work.tasks and not (self.persistent and work.persistent):
+            try:
+                return self._render_in_session(work)
+            finally:
+                self.sessions.close()
         if self.persistent and work.persistent:
             return self._render_in_session(work)
         job_dir = self.folder / f"job_{work.job_id}"
@@ -100,7 +111,8 @@ class ChunkRendering(JobFiles):
                 work.job_id, self.config.blender, blend, job_dir / "output", work.engine,
                 self.config.threads, allow_scripts=self.config.allow_scripts and work.allow_scripts,
                 sent=self._sent(work, job_dir), thumbnails=self.config.thumbnails,
-                persistent_data=work.persistent_data,
+                # A tile changes only the region from the last one: the scene's data can stay (same pixels).
+                persistent_data=work.persistent_data or bool(work.tasks),
             )
         except FetchFailed as exc:
             return self._unfetched(work, exc)
@@ -110,8 +122,8 @@ class ChunkRendering(JobFiles):
         report = ChunkReport(work.job_id, [], [], False)
         should_stop = self._stop_check(work)
         for i, frame in enumerate(work.frames):
-            self.on_status(f"rendering job {work.job_id} frames {frame}")
-            outcome = self.sessions.render(spec, job_dir / "logs" / "blender.log", frame, should_stop)
+            self.on_status(f"rendering job {work.job_id} {_what(work, frame)}")
+            outcome = self._run_task(work, frame, spec, job_dir / "logs" / "blender.log", should_stop)
             if outcome.cancelled:
                 report.cancelled = True
                 self._cancelled(work, work.frames[i:])
@@ -121,7 +133,7 @@ class ChunkRendering(JobFiles):
             self.outbox.put("log", work.job_id, (frame,), payload=log_path, slave_id=self.id)
             saved = outcome.path if outcome.path is not None and outcome.path.is_file() else None
             self._put_frame(work, frame, saved, outcome.seconds, spec.output_dir, report,
-                            outcome.error or f"Blender did not save frame {frame}")
+                            outcome.error or f"Blender did not save {_what(work, frame)}")
             if self.courier is not None:
                 self.courier.kick()  # its upload overlaps the next frame's render
         return report
@@ -183,11 +195,12 @@ class ChunkRendering(JobFiles):
         A job with a shared output folder gets the frame there too, straight from this slave; the master
         keeps its own copy for the monitor, the add-on and downloads.
         """
-        job_id = work.job_id
-        if saved is not None and work.output_dir:
+        job_id, detail = work.job_id, work.detail(frame)
+        whole = frame if detail is None else detail.frame if detail.kind == "stitch" else None  # a finished frame
+        if saved is not None and work.output_dir and whole is not None:
             folder = Path(self.config.path_map.local(work.output_dir))
             try:
-                publish(saved, folder, frame)
+                publish(saved, folder, whole)
             except OSError as exc:
                 log.warning("frame %s of job %s not written to %s: %s", frame, job_id, folder, exc)
                 self.on_status(f"frame {frame} of job {job_id} could not be written to {folder}: {exc}")
@@ -198,7 +211,7 @@ class ChunkRendering(JobFiles):
         self.outbox.put("result", job_id, (frame,), payload=saved, fields={"render_time": render_time},
                         slave_id=self.id)
         report.done.append(frame)
-        thumbnail = blender.thumbnail_file(output, frame)
+        thumbnail = blender.thumbnail_file(output, frame if detail is None else detail.frame)
         if thumbnail.is_file():  # after its frame: the master takes it only for a finished frame
             self.outbox.put("thumbnail", job_id, (frame,), payload=thumbnail, slave_id=self.id)
 
@@ -259,6 +272,16 @@ def _frame_log(job_id: int, frame: int, lines: list[str], banners: dict[int, str
     head = f"netrender: frame {frame} of job {job_id}, rendered in the Blender kept open for the job"
     head += f" ({banners[job_id]})" if job_id in banners else ""
     return head + "\n" + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _what(work: Assignment, number: int) -> str:
+    """A task as a person would name it: "frame 12", "tile 3 of frame 12", "frame 12 (stitch)"."""
+    detail = work.detail(number)
+    if detail is None:
+        return f"frame {number}"
+    if detail.kind == "tile":
+        return f"tile {number} of frame {detail.frame}"
+    return f"frame {detail.frame} ({'stitch and denoise' if detail.denoise else 'stitch'})"
 
 
 def _span(frames: tuple[int, ...]) -> str:

@@ -7,15 +7,6 @@ fallback) a slave can keep one Blender per job, driven over a loopback socket
 by ``netrender/node/in_blender/driver.py`` (its docstring has the wire protocol).
 Frames come out pixel-identical to ``blender -b FILE ... -f N``.
 
-The API, all a slave needs::
-
-    spec = SessionSpec(job_id, blender, blend, output_dir, engine, threads,
-                       allow_scripts=..., sent=frozenset(...), env={...}, thumbnails=..., persistent_data=...)
-    sessions = Sessions(max_frames=None)            # None: a Blender lives as long as its job
-    outcome = sessions.render(spec, log_path, frame, should_stop)
-    outcome.path or outcome.error; outcome.seconds; outcome.cancelled; outcome.log
-    sessions.close()                                 # the job is over, or the slave stops
-
 :meth:`Sessions.render` (:mod:`.sessions`) reuses the running Blender when
 the spec is equal and it is alive, and otherwise starts a new one
 (:func:`~.sessions.decide`, pure). A :class:`BlenderSession` is one process; it starts on its first
@@ -155,6 +146,7 @@ class BlenderSession:
         self._dead = False
         self._requests = 0
         self._startup_log: list[str] = []  # Blender's lines until the file was loaded: the first frame's log has them
+        self.hello: dict[str, Any] = {}  # what the driver said when it called back
 
     @property
     def alive(self) -> bool:
@@ -168,24 +160,30 @@ class BlenderSession:
     def state(self) -> SessionState:
         return SessionState(self.spec, self.alive, self.frames)
 
-    def render(self, frame: int, should_stop: Callable[[], bool] = never) -> FrameOutcome:
-        """Render ``frame`` to ``blender.frame_file(spec.output_dir, frame)``; Blender's faults never raise."""
-        started = time.monotonic()
-        try:
-            if self._proc is None and not self._dead:
-                self._start(should_stop)
+    def render(self, frame: int, should_stop: Callable[[], bool] = never,
+               options: Mapping[str, Any] | None = None) -> FrameOutcome:
+        """Render ``frame`` to ``blender.frame_file(spec.output_dir, frame)``; Blender's faults never raise.
+
+        ``options`` go with the request: a tile's region, or a stitched frame to
+        denoise instead of rendering (the driver's docstring has them).
+        """
+        failed = self.start(frame, should_stop)
+        if failed is not None:
+            return failed
+        started = time.monotonic()  # the frame's own time: start-up is in startup_seconds
+        replies: list[dict[str, Any]] = []
+
+        def ask() -> None:
             if self._dead or self._channel is None:
                 raise SessionError("this Blender session has ended")
-            started = time.monotonic()  # the frame's own time: start-up is in startup_seconds
             self._requests += 1
-            self._channel.send({"frame": frame, "id": self._requests})
-            reply = self._reply(should_stop)
-        except _Cancelled:
-            self._kill()
-            return FrameOutcome(frame, cancelled=True, seconds=time.monotonic() - started, log=self._log())
-        except (SessionError, EOFError, OSError) as exc:
-            error = self._end(frame, exc)
-            return FrameOutcome(frame, error=error, seconds=time.monotonic() - started, log=self._log())
+            self._channel.send({**(options or {}), "frame": frame, "id": self._requests})
+            replies.append(self._reply(should_stop))
+
+        failed = self._guarded(frame, started, ask)
+        if failed is not None:
+            return failed
+        reply = replies[0]
         lines = self._log(self._output.lines_of(self._requests))
         seconds = time.monotonic() - started
         if reply.get("frame") != frame or not isinstance(reply.get("path") or reply.get("error"), str):
@@ -196,6 +194,35 @@ class BlenderSession:
             return FrameOutcome(frame, error=str(reply["error"]), seconds=seconds, log=lines)
         self.frames += 1
         return FrameOutcome(frame, path=Path(reply["path"]), seconds=seconds, log=lines)
+
+    def start(self, frame: int, should_stop: Callable[[], bool] = never) -> FrameOutcome | None:
+        """Start Blender if it has not started yet; ``frame``'s outcome only if that failed or was stopped."""
+        if self._proc is not None or self._dead:
+            return None
+        return self._guarded(frame, time.monotonic(), lambda: self._start(should_stop))
+
+    def _guarded(self, frame: int, started: float, action: Callable[[], None]) -> FrameOutcome | None:
+        """Run ``action``; a stop or a Blender that died or misspoke becomes ``frame``'s outcome."""
+        try:
+            action()
+        except _Cancelled:
+            self._kill()
+            return FrameOutcome(frame, cancelled=True, seconds=time.monotonic() - started, log=self._log())
+        except (SessionError, EOFError, OSError) as exc:
+            error = self._end(frame, exc)
+            return FrameOutcome(frame, error=error, seconds=time.monotonic() - started, log=self._log())
+        return None
+
+    @property
+    def adaptive_sampling(self) -> dict[str, Any] | None:
+        """The loaded scene's Cycles adaptive sampling settings, as the driver said at hello (``None``: off)."""
+        found = self.hello.get("adaptive_sampling")
+        return found if isinstance(found, dict) else None
+
+    @property
+    def path_guiding(self) -> bool:
+        """Whether the loaded scene renders with Cycles' path guiding (the driver said so at hello)."""
+        return bool(self.hello.get("path_guiding"))
 
     def _log(self, lines: list[str] | None = None) -> list[str]:
         """This outcome's lines: those given (else all not handed out yet), after the start-up's if still held."""
@@ -234,6 +261,7 @@ class BlenderSession:
             assert self._proc.stdout is not None
             self._output.start(self._proc.stdout, log_file)
             hello = self._accept(listener, token, started, should_stop)
+        self.hello = hello
         if not _same_file(hello.get("file"), self.spec.blend):
             raise SessionError(f"Blender loaded {hello.get('file')!r} rather than {str(self.spec.blend)!r}")
         self._check_loaded(should_stop)

@@ -3,15 +3,23 @@
 
 :func:`decide` is the policy, pure; :class:`Sessions` keeps at most one
 :class:`~.session.BlenderSession` (the job being rendered) and follows it.
+All a slave needs::
+
+    spec = SessionSpec(job_id, blender, blend, output_dir, engine, threads,
+                       allow_scripts=..., sent=frozenset(...), env={...}, thumbnails=..., persistent_data=...)
+    sessions = Sessions(max_frames=None)            # None: a Blender lives as long as its job
+    outcome = sessions.render(spec, log_path, frame, should_stop, options)
+    outcome.path or outcome.error; outcome.seconds; outcome.cancelled; outcome.log
+    sessions.close()                                 # the job is over, or the slave stops
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .session import BlenderSession, FrameOutcome, SessionSpec, SessionState, never
 
@@ -65,9 +73,9 @@ class Sessions:
         self.current = self._factory(spec, log_path)
         return self.current
 
-    def render(self, spec: SessionSpec, log_path: Path, frame: int,
-               should_stop: Callable[[], bool] = never) -> FrameOutcome:
-        return self.session(spec, log_path).render(frame, should_stop)
+    def render(self, spec: SessionSpec, log_path: Path, frame: int, should_stop: Callable[[], bool] = never,
+               options: Mapping[str, Any] | None = None) -> FrameOutcome:
+        return self.session(spec, log_path).render(frame, should_stop, options)
 
     def close(self) -> None:
         """End the running Blender, if any (the job is over, or the slave stops)."""

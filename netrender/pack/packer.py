@@ -317,18 +317,3 @@ def survey(blend: Path, *, on_missing: Callable[[Path], None] = lambda path: Non
     if missing and not allow_missing:
         raise MissingDependencies(sorted(missing))
     return list(found), sorted(missing)
-
-
-def frame_range(blend: Path) -> list[int]:
-    """The frames the file's current scene renders (start..end by step), read without Blender."""
-    try:
-        bfile = blendfile.open_cached(Path(blend))
-        globs = bfile.find_blocks_from_code(b"GLOB")
-        scene = globs[0].get_pointer(b"curscene") if globs else None
-        scene = scene or bfile.find_blocks_from_code(b"SC")[0]
-        start, end, step = (int(scene.get((b"r", key))) for key in (b"sfra", b"efra", b"frame_step"))
-    except (blendfile.exceptions.BlendFileError, IndexError, KeyError, OSError) as exc:
-        raise PackError(f"cannot read the frame range of {Path(blend).name}: {exc}") from exc
-    finally:
-        blendfile.close_all_cached()
-    return list(range(start, end + 1, max(step, 1)))

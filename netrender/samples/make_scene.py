@@ -12,6 +12,9 @@ Options (after ``--``):
 ``--samples N``     Cycles samples (default 4)
 ``--texture``       give the cube an image texture saved next to the file as
                     ``//textures/checker.png``: a dependency the farm must ship.
+``--passes``        write more passes than Combined (normal, depth, diffuse colour,
+                    ambient occlusion), as a compositor would want them.
+``--denoise``       have Cycles denoise the render (with OpenImageDenoise).
 
 The scene is deterministic: Cycles on the CPU with a fixed seed renders the same
 pixels whatever the thread count, which is what the farm's pixel tests rely on.
@@ -36,6 +39,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--size", default="96x54")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--texture", action="store_true")
+    parser.add_argument("--passes", action="store_true")
+    parser.add_argument("--denoise", action="store_true")
     return parser.parse_args(args)
 
 
@@ -73,7 +78,11 @@ def build(opts: argparse.Namespace) -> None:
     scene.cycles.device = "CPU"
     scene.cycles.samples = opts.samples
     scene.cycles.seed = 7
-    scene.cycles.use_denoising = False
+    scene.cycles.use_denoising = opts.denoise
+    if opts.passes:
+        layer = scene.view_layers[0]
+        layer.use_pass_normal = layer.use_pass_z = layer.use_pass_diffuse_color = True
+        layer.use_pass_ambient_occlusion = True
     scene.render.resolution_x = width
     scene.render.resolution_y = height
     scene.render.resolution_percentage = 100

@@ -22,8 +22,9 @@ from .. import __version__
 from ..common import validation as v
 from ..common.blobs import read_chunks
 from ..common.errors import FrameNotReady, InvalidRequest, NetrenderError, NotFound, TooLarge
-from ..common.model import FrameStatus, JobControl, JobSpec
+from ..common.model import Frame, FrameStatus, JobControl, JobSpec
 from ..farm.jobs import Farm
+from ..farm.jobtypes import Plan
 from ..farm.storage import Offer
 from . import auth
 
@@ -214,9 +215,40 @@ def submit_job() -> Any:
 def get_job(job_id: int) -> Any:
     job = farm().job(job_id)
     detail = {**job.to_json(), "blacklist": farm().blacklist_of(job_id), "history": farm().history(job_id)}
-    if request.args.get("frames", "true").lower() not in ("0", "false", "no"):
-        detail["frames"] = [f.to_json() for f in farm().frames(job_id)]
+    with_tasks = request.args.get("frames", "true").lower() not in ("0", "false", "no")
+    plan = farm().plan(job_id)
+    if with_tasks or plan.kind != "frames":
+        tasks = farm().frames(job_id)
+        if with_tasks:
+            detail["frames"] = [_task_json(t, plan) for t in tasks]
+        if plan.kind != "frames":  # which task makes each frame, for clients that fetch the frames
+            status = {t.number: t.status.value for t in tasks}
+            detail["outputs"] = [{"frame": frame, "task": task, "status": status[task]}
+                                 for frame, task in plan.outputs([])]
     return detail
+
+
+def _task_json(task: Frame, plan: Plan) -> dict[str, Any]:
+    out = task.to_json()
+    if (detail := plan.detail(task.number)) is not None:
+        out["task"] = detail.to_json()
+    return out
+
+
+@bp.get("/jobs/<id:job_id>/outputs/<id:frame>")
+def get_output(job_id: int, frame: int) -> Any:
+    """The finished result of a Blender frame of the job: the frame's task, or the stitch of its tiles."""
+    plan = farm().plan(job_id)
+    if plan.kind != "frames" and frame not in plan.frames:
+        raise NotFound(f"job {job_id} renders no frame {frame}")
+    task = farm().frame(job_id, plan.output(frame))
+    if task.status is not FrameStatus.DONE:
+        raise FrameNotReady(f"frame {frame} of job {job_id} is not finished yet ({task.status.value})",
+                            details={"status": task.status.value})
+    path = farm().frame_path(job_id, task.number)
+    if not path.is_file():
+        raise NotFound(f"the file of frame {frame} of job {job_id} is missing on the master")
+    return send_file(path, mimetype="image/x-exr", download_name=f"{frame:06d}.exr")
 
 
 @bp.patch("/jobs/<id:job_id>")

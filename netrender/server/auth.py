@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_TTL = 600
 MEDIA_PARAM = "auth"
-MEDIA_ENDPOINTS = frozenset({"api.get_thumbnail", "api.get_result", "api.results_zip"})
+MEDIA_ENDPOINTS = frozenset({"api.get_thumbnail", "api.get_result", "api.get_output", "api.results_zip"})
 EXTENSION = "netrender.auth"
 
 

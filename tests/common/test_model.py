@@ -11,7 +11,6 @@ import pytest
 from netrender.common.errors import InvalidRequest, InvalidTransition
 from netrender.common.model import (
     FRAME_TRANSITIONS,
-    Assignment,
     FileRef,
     Frame,
     FrameCounts,
@@ -23,6 +22,7 @@ from netrender.common.model import (
     job_status,
     next_frame_status,
 )
+from netrender.common.work import Assignment, TaskDetail
 
 Q, D, OK, ERR = FrameStatus.QUEUED, FrameStatus.DISPATCHED, FrameStatus.DONE, FrameStatus.ERROR
 E = FrameEvent
@@ -33,6 +33,7 @@ LEGAL = [
     (Q, E.COMPLETE, OK),
     (ERR, E.COMPLETE, OK),
     (D, E.FAIL, ERR),
+    (Q, E.FAIL, ERR),
     (D, E.REQUEUE, Q),
     (ERR, E.RESET, Q),
     (OK, E.RESET, Q),
@@ -63,7 +64,7 @@ def test_illegal_move_raises(status: FrameStatus, event: FrameEvent) -> None:
 
 def test_illegal_pairs_cover_the_rest() -> None:
     assert len(LEGAL) + len(ILLEGAL) == len(FrameStatus) * len(FrameEvent)
-    assert len(ILLEGAL) == 10
+    assert len(ILLEGAL) == 9
 
 
 @pytest.mark.parametrize(
@@ -171,7 +172,12 @@ def test_an_assignment_as_json_has_every_field_and_comes_back_whole() -> None:
     files = (FileRef("a.blend", "0" * 64, 5), FileRef("tex/b.png", "1" * 64, 9))
     work = Assignment(4, (1, 2), "a.blend", "CYCLES", files, True, False, True, output_dir="/srv/out")
     as_dicts = [dataclasses.asdict(f) for f in files]
-    assert work.to_json() == {**dataclasses.asdict(work), "frames": [1, 2], "files": as_dicts, "found": []}
+    assert work.to_json() == {**dataclasses.asdict(work), "frames": [1, 2], "files": as_dicts, "found": [],
+                              "tasks": []}
     assert Assignment.from_json(work.to_json()) == work
     shared = Assignment(5, (3,), "P:\\show\\a.blend", "CYCLES", (), shared=True, found=("P:\\show\\t.png",))
     assert Assignment.from_json(shared.to_json()) == shared
+    tile = TaskDetail(7, "tile", 12, (1920, 1080), (0, 0, 480, 270), denoise=True)
+    stitch = TaskDetail(9, "stitch", 12, (1920, 1080), inputs=((7, (0, 0, 480, 270)), (8, (480, 0, 960, 270))))
+    tiled = Assignment(6, (7, 9), "a.blend", "CYCLES", files, tasks=(tile, stitch))
+    assert Assignment.from_json(tiled.to_json()) == tiled and tiled.detail(9) == stitch and tiled.detail(1) is None

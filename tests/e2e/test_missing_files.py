@@ -22,7 +22,7 @@ from pixels import differences
 from projects import Built, Project
 
 from netrender.client import Client, JobOptions
-from netrender.common.model import Assignment
+from netrender.common.work import Assignment
 from netrender.master import MasterServer
 from netrender.pack.hashes import HashCache
 from netrender.slave import Slave, SlaveConfig

@@ -29,7 +29,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from netrender.balancing import Candidate
 from netrender.common.errors import NetrenderError
-from netrender.common.model import Assignment, FrameStatus, JobControl, JobSpec
+from netrender.common.model import FrameStatus, JobControl, JobSpec
+from netrender.common.work import Assignment
 from netrender.farm import dispatch
 from netrender.farm.jobs import Farm, open_root
 from netrender.farm.store import Store
@@ -145,7 +146,7 @@ class FarmMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.held)
     @rule(data=st.data(), valid=st.booleans())
     def complete(self, data: st.DataObject, valid: bool) -> None:
-        slave = data.draw(st.sampled_from(sorted(self.held)))
+        slave = data.draw(st.sampled_from(list(self.held)))  # in the order held: ids are random
         work = self.held[slave]
         number = data.draw(st.sampled_from(work.frames))
         with suppress(NetrenderError):
@@ -173,7 +174,7 @@ class FarmMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.held)
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
-        slave = data.draw(st.sampled_from(sorted(self.held)))
+        slave = data.draw(st.sampled_from(list(self.held)))  # in the order held: ids are random
         work = self.held.pop(slave)
         with suppress(NetrenderError):
             self.farm.release(slave, work.job_id, [*work.frames, 999], self.tick())

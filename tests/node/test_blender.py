@@ -163,3 +163,15 @@ def test_only_missing_files_the_job_carries_count() -> None:
     assert missing_sent(["Warning: Path '/s/job_1/files/shots/../assets/props/props.blend' not found"], sent)
     message = missing_message([NOT_FOUND_34])
     assert message.startswith(NOT_FOUND_34) and "incomplete" in message
+
+
+@pytest.mark.parametrize(("lines", "seconds"), [
+    ([" Time: 00:00.22 (Saving: 00:00.00)"], 0.22),
+    ([" Time: 00:00.22 (Saving: 00:00.00)", FRA, " Time: 01:02.35 (Saving: 00:00.10)"], 62.35),  # the last one
+    ([" Time: 1:01:02.50 (Saving: 00:00.10)"], 3662.5),
+    ([FRA, SAVED], None),  # the progress lines' "Time:" is not the render's
+])
+def test_render_seconds(lines: list[str], seconds: float | None) -> None:
+    from netrender.node.blender import render_seconds
+
+    assert render_seconds(lines) == seconds

@@ -17,7 +17,7 @@ from conftest import EXR_BYTES, forget_slaves
 
 from netrender.client import Client, JobOptions, LocalFile
 from netrender.common.blobs import file_sha256
-from netrender.common.model import Assignment
+from netrender.common.work import Assignment
 from netrender.master import MasterServer
 from netrender.node import blender
 from netrender.node.sessions import Sessions

@@ -14,7 +14,8 @@ import pytest
 from projects import Built
 
 from netrender.pack.hashes import HashCache
-from netrender.pack.packer import LocalFile, MissingDependencies, Pack, frame_range, pack, project_root, survey
+from netrender.pack.packer import LocalFile, MissingDependencies, Pack, pack, project_root, survey
+from netrender.pack.scene import denoises, frame_range, render_size
 
 pytestmark = pytest.mark.blender
 
@@ -64,5 +65,8 @@ def test_missing_files_are_listed_or_refused(built_project: Callable[[str], Buil
     assert missing == sorted(project.missing) and project.blend not in found and found
 
 
-def test_the_frame_range_is_read_without_blender(built_project: Callable[[str], Built]) -> None:
-    assert frame_range(built_project("image_sequence").project.blend)[:2] == [1, 2]
+def test_the_scene_is_read_without_blender(built_project: Callable[[str], Built]) -> None:
+    blend = built_project("image_sequence").project.blend
+    assert frame_range(blend)[:2] == [1, 2]
+    assert render_size(blend) == (64, 48)  # the projects' size
+    assert not denoises(blend)  # the projects turn Cycles' denoising off

@@ -83,7 +83,8 @@ def populate(client: FlaskClient) -> dict[str, str]:
     assert client.put(f"/api/jobs/{job['id']}/frames/1/result?slave={slave}", data=EXR_BYTES).status_code == 200
     thumb = client.put(f"/api/jobs/{job['id']}/frames/1/thumbnail?slave={slave}", data=png_bytes(8, 8, (1, 2, 3)))
     assert thumb.status_code == 200
-    return {"job_id": str(job["id"]), "number": "1", "slave_id": slave, "sha256": sha, "action": "cancel"}
+    return {"job_id": str(job["id"]), "number": "1", "frame": "1", "slave_id": slave, "sha256": sha,
+            "action": "cancel"}
 
 
 def api_calls(app: Flask, ids: dict[str, str]) -> list[tuple[str, str]]:
@@ -168,7 +169,8 @@ def test_media_links_open_only_downloads_for_ten_minutes(guarded: Flask, clock: 
     signature = link["query"]["auth"]
     assert TOKEN not in signature
     job = ids["job_id"]
-    media = [f"/api/jobs/{job}/frames/1/thumbnail", f"/api/jobs/{job}/frames/1/result", f"/api/jobs/{job}/results.zip"]
+    media = [f"/api/jobs/{job}/frames/1/thumbnail", f"/api/jobs/{job}/frames/1/result", f"/api/jobs/{job}/outputs/1",
+             f"/api/jobs/{job}/results.zip"]
     for url in media:
         assert anonymous.get(url, query_string={"auth": signature}).status_code == 200, url
         assert anonymous.get(url, query_string={"auth": signature[:-1] + "0"}).status_code == 401, url

@@ -90,6 +90,12 @@ class FrameRows:
         ).fetchall()
         return [self._frame(r) for r in rows]
 
+    def task_numbers(self, job_id: int, status: FrameStatus) -> list[int]:
+        """The numbers of the job's tasks in ``status``, in their order."""
+        rows = self.db.execute("SELECT number FROM frames WHERE job_id = ? AND status = ? ORDER BY seq",
+                               (job_id, status.value))
+        return [row[0] for row in rows]
+
     def save_frames(self, frames: Sequence[Frame]) -> None:
         """Write the frames' rows, and move them in the tally from the state SQLite held for them."""
         before = self._stored_states(frames)

@@ -21,6 +21,7 @@ from typing import Any
 from ...balancing import Candidate
 from ...common.errors import UnknownJob
 from ...common.model import FileRef, FrameStatus, Job, JobControl, JobSpec
+from ..jobtypes import Plan
 from .tally import Tally
 
 _ACTIVE = JobControl.ACTIVE.value
@@ -48,6 +49,7 @@ class OpenJob:
     spec: JobSpec | None = None  # made from the row and files
     blacklist: frozenset[str] | None = None
     failed: dict[str, frozenset[int]] | None = None  # slave id -> the frames it failed
+    plan: Plan | None = None
 
 
 class JobRows:
@@ -66,16 +68,20 @@ class JobRows:
 
     # -- jobs -------------------------------------------------------------
 
-    def add_job(self, spec: JobSpec, now: float) -> int:
+    def add_job(self, spec: JobSpec, now: float, plan: Plan | None = None) -> int:
+        plan = plan or Plan.of(spec)
+        tasks = plan.task_numbers(spec.frames)
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO jobs (name, category, tags, priority, chunks, engine, blend, control,"
-                " submitted_at, allow_scripts, persistent, persistent_data, missing, shared, found, output_dir)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " submitted_at, allow_scripts, persistent, persistent_data, missing, shared, found, output_dir,"
+                " kind, tiles, plan)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.name, spec.category, json.dumps(list(spec.tags)), spec.priority, spec.chunks,
                  spec.engine, spec.blend, _ACTIVE, now, int(spec.allow_scripts),
                  int(spec.persistent), int(spec.persistent_data), json.dumps(list(spec.missing)),
-                 int(spec.shared), json.dumps(list(spec.found)), spec.output_dir),
+                 int(spec.shared), json.dumps(list(spec.found)), spec.output_dir,
+                 spec.kind, spec.tiles, plan.to_json()),
             )
             job_id = int(cur.lastrowid or 0)
             db.executemany(
@@ -84,10 +90,10 @@ class JobRows:
             )
             db.executemany(
                 "INSERT INTO frames (job_id, number, seq, status) VALUES (?, ?, ?, ?)",
-                [(job_id, n, i, FrameStatus.QUEUED.value) for i, n in enumerate(spec.frames)],
+                [(job_id, n, i, FrameStatus.QUEUED.value) for i, n in enumerate(tasks)],
             )
             self._touched()
-            self.tally.add_job(job_id, len(spec.frames))
+            self.tally.add_job(job_id, len(tasks))
         return job_id
 
     def _open_job(self, job_id: int) -> OpenJob | None:
@@ -100,6 +106,19 @@ class JobRows:
             self._touched()
             entry = self.open_jobs[job_id] = OpenJob(dict(row), frozenset(json.loads(row["tags"])))
         return entry
+
+    def plan(self, job_id: int) -> Plan:
+        """How the job's tasks are made (its kind's plan), kept with an open job's row."""
+        entry = self._open_job(job_id)
+        if entry is not None:
+            if entry.plan is None:
+                self._touched()
+                entry.plan = Plan.from_json(entry.row["plan"])
+            return entry.plan
+        row = self.db.execute("SELECT plan FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise UnknownJob(f"there is no job {job_id}")
+        return Plan.from_json(row[0])
 
     def _files(self, job_id: int) -> tuple[FileRef, ...]:
         return tuple(
@@ -128,6 +147,7 @@ class JobRows:
     @staticmethod
     def _spec(row: sqlite3.Row | dict[str, Any], files: tuple[FileRef, ...]) -> JobSpec:
         # The frame list stays out: a job can hold 100,000 frames; ``frames()`` reads them.
+        plan = Plan.from_json(row["plan"])
         return JobSpec(
             name=row["name"], blend=row["blend"], frames=(), files=files,
             category=row["category"], tags=tuple(json.loads(row["tags"])),
@@ -136,6 +156,7 @@ class JobRows:
             persistent=bool(row["persistent"]), persistent_data=bool(row["persistent_data"]),
             missing=tuple(json.loads(row["missing"])), shared=bool(row["shared"]),
             found=tuple(json.loads(row["found"])), output_dir=row["output_dir"],
+            kind=row["kind"], tiles=row["tiles"], size=plan.size, denoise=plan.denoise,
         )
 
     def _job(self, row: sqlite3.Row | dict[str, Any], spec: JobSpec) -> Job:

@@ -103,6 +103,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN found TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN output_dir TEXT NOT NULL DEFAULT '';
     """,
+    # 8: job kinds (a task per frame, or tiles stitched per frame; farm/jobtypes.py), and what each slave
+    # is measured to do (its speed profile)
+    """
+    ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'frames';
+    ALTER TABLE jobs ADD COLUMN tiles INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE slaves ADD COLUMN speed TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from ...common.errors import UnknownSlave
 from ...common.model import SlaveInfo
@@ -18,11 +19,18 @@ from ...common.model import SlaveInfo
 
 @dataclass(frozen=True)
 class SlaveGate:
-    """A registered slave's tags, and whether it may get work at all."""
+    """A registered slave's tags, whether it may get work at all, and what its Blender can do."""
 
     tags: frozenset[str]
     blacklisted: bool
     disabled: bool
+    capabilities: frozenset[str] = frozenset()
+
+
+def capabilities(facts: Any) -> frozenset[str]:
+    """What a slave said its Blender can do (``facts["capabilities"]``); nothing, if it said nothing sensible."""
+    said = facts.get("capabilities") if isinstance(facts, dict) else None
+    return frozenset(c for c in said if isinstance(c, str)) if isinstance(said, list) else frozenset()
 
 
 class SlaveRows:
@@ -54,12 +62,13 @@ class SlaveRows:
         gate = self.gates.get(slave_id)
         if gate is None:
             row = self.db.execute(
-                "SELECT tags, blacklisted, disabled FROM slaves WHERE id = ?", (slave_id,)
+                "SELECT tags, blacklisted, disabled, facts FROM slaves WHERE id = ?", (slave_id,)
             ).fetchone()
             if row is None:
                 raise UnknownSlave(f"there is no slave {slave_id!r}; register first")
             self._touched()  # read inside a transaction that may roll back: forgotten with it
-            gate = self.gates[slave_id] = SlaveGate(frozenset(json.loads(row[0])), bool(row[1]), bool(row[2]))
+            gate = self.gates[slave_id] = SlaveGate(frozenset(json.loads(row[0])), bool(row[1]), bool(row[2]),
+                                                    capabilities(json.loads(row[3])))
         return gate
 
     @staticmethod
@@ -70,6 +79,13 @@ class SlaveRows:
             last_seen=row["last_seen"], frames_done=row["frames_done"], frames_failed=row["frames_failed"],
             blacklisted=bool(row["blacklisted"]), disabled=bool(row["disabled"]),
         )
+
+    def speeds(self) -> dict[str, str]:
+        """Every slave's saved speed profile (JSON), by id."""
+        return {row[0]: row[1] for row in self.db.execute("SELECT id, speed FROM slaves")}
+
+    def save_speeds(self, profiles: dict[str, str]) -> None:
+        self.db.executemany("UPDATE slaves SET speed = ? WHERE id = ?", [(p, i) for i, p in profiles.items()])
 
     def touch_slave(self, slave_id: str, now: float) -> None:
         """Note the slave was heard from at ``now`` (a frame it finished notes it too: schema step 6)."""

@@ -12,7 +12,11 @@ user on the machine) and is removed from the environment once read.
 
 The conversation, one JSON object per line over the socket:
 
-* us → slave, once: ``{"hello": TOKEN, "pid": …, "file": …, "version": …}``;
+* us → slave, once: ``{"hello": TOKEN, "pid": …, "file": …, "version": …,
+  "adaptive_sampling": {…} or null, "path_guiding": bool}`` (Cycles' adaptive
+  sampling makes a pixel depend on its neighbours, so a tile is rendered with a
+  margin: ``netrender.common.tiling.adaptive_margin``; path guiding learns
+  from every pixel rendered, so no tile can match the whole frame);
 * slave → us, once after the hello: ``{"ping": true, "id": K}``; we answer
   ``{"pong": true}`` after the ``<DONE> K`` line below, so every line Blender
   printed while loading (what it could not find, above all) is the slave's
@@ -22,6 +26,11 @@ The conversation, one JSON object per line over the socket:
   ``{"frame": N, "error": "…", "seconds": s}``; just before answering we
   print ``<DONE> K`` on stdout, so the slave knows which of Blender's lines
   belong to request K;
+* a tile of a frame comes as ``{"frame": N, "id": K, "tile": {"border": [min x, max x,
+  min y, max y], "denoise_data": bool}}`` (see :func:`tile_of`), and a stitched
+  frame to denoise as ``{"frame": N, "id": K, "denoise": {"input": path,
+  "output": path}}``; both are answered like a frame; so is ``{"frame": N, "id": K,
+  "scale": P}``, the frame rendered at P % of its resolution (a speed test);
 * slave → us: ``{"quit": true}``, or the socket closes: we return and
   Blender, having nothing left on its command line, exits.
 
@@ -49,6 +58,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import bpy
@@ -112,6 +122,58 @@ def render_frame(scene: Any, frame: int) -> dict[str, Any]:
     return {"frame": frame, "path": path, "seconds": seconds}
 
 
+@contextlib.contextmanager
+def tile_of(scene: Any, border: list[float], denoise_data: bool) -> Iterator[None]:
+    """For one tile: Cycles renders only ``border`` (Blender's fractions), cropped, and not denoised.
+
+    A tile is never denoised on its own (the seams would show): with
+    ``denoise_data`` it keeps the passes the denoiser needs, and the stitched
+    frame is denoised whole. Everything is put back after, for the next request.
+    """
+    render, layers = scene.render, list(scene.view_layers)
+    saved = (render.use_border, render.use_crop_to_border, render.border_min_x, render.border_max_x,
+             render.border_min_y, render.border_max_y, scene.cycles.use_denoising,
+             [(layer.cycles.denoising_store_passes, layer.use_pass_vector) for layer in layers])
+    try:
+        render.use_border = render.use_crop_to_border = True
+        render.border_min_x, render.border_max_x, render.border_min_y, render.border_max_y = border
+        scene.cycles.use_denoising = False
+        for layer in layers if denoise_data else ():
+            layer.cycles.denoising_store_passes = layer.use_pass_vector = True
+        yield
+    finally:
+        (render.use_border, render.use_crop_to_border, render.border_min_x, render.border_max_x,
+         render.border_min_y, render.border_max_y, scene.cycles.use_denoising, passes) = saved
+        for layer, (store, vector) in zip(layers, passes, strict=True):
+            layer.cycles.denoising_store_passes, layer.use_pass_vector = store, vector
+
+
+@contextlib.contextmanager
+def scaled(scene: Any, percent: int) -> Iterator[None]:
+    """The scene rendered at ``percent`` of its resolution, then put back."""
+    before = scene.render.resolution_percentage
+    scene.render.resolution_percentage = percent
+    try:
+        yield
+    finally:
+        scene.render.resolution_percentage = before
+
+
+def denoise(frame: int, source: str, target: str) -> dict[str, Any]:
+    """Denoise a whole stitched frame with the scene's own denoising settings, as Cycles' Denoise Animation does."""
+    started = time.monotonic()
+    try:
+        if os.path.isfile(target):
+            os.remove(target)
+        bpy.ops.cycles.denoise_animation(input_filepath=source, output_filepath=target)
+    except Exception as exc:  # Blender's reports come as RuntimeError: "Error: Could not find a render layer…"
+        return {"frame": frame, "error": str(exc).strip() or type(exc).__name__, "seconds": time.monotonic() - started}
+    if not os.path.isfile(target):
+        return {"frame": frame, "error": f"Blender did not write the denoised frame {frame} to {target}",
+                "seconds": time.monotonic() - started}
+    return {"frame": frame, "path": target, "seconds": time.monotonic() - started}
+
+
 def answer(request: Any) -> dict[str, Any] | None:
     """The reply to one request; ``None`` when the slave is done with us."""
     if not isinstance(request, dict):
@@ -123,6 +185,16 @@ def answer(request: Any) -> dict[str, Any] | None:
     frame = request.get("frame")
     if isinstance(frame, bool) or not isinstance(frame, int):
         return {"error": f"not a frame request: {request!r}"}
+    if isinstance(request.get("denoise"), dict):
+        return denoise(frame, str(request["denoise"]["input"]), str(request["denoise"]["output"]))
+    scale = request.get("scale")
+    if isinstance(scale, int) and not isinstance(scale, bool) and 0 < scale <= 100:
+        with scaled(bpy.context.scene, scale):  # a speed test of the file: a small version of its frame
+            return render_frame(bpy.context.scene, frame)
+    tile = request.get("tile")
+    if isinstance(tile, dict):
+        with tile_of(bpy.context.scene, [float(x) for x in tile["border"]], bool(tile.get("denoise_data"))):
+            return render_frame(bpy.context.scene, frame)
     return render_frame(bpy.context.scene, frame)
 
 
@@ -142,11 +214,29 @@ def serve(sock: socket.socket) -> None:
             sock.sendall((json.dumps(reply) + "\n").encode("utf-8"))
 
 
+def adaptive_sampling(scene: Any) -> dict[str, Any] | None:
+    """The scene's adaptive sampling settings, for the tile margin (``None``: not used)."""
+    cycles = getattr(scene, "cycles", None)
+    if scene.render.engine != "CYCLES" or cycles is None or not cycles.use_adaptive_sampling:
+        return None
+    exact = not getattr(cycles, "use_sample_subset", False) and not getattr(cycles, "time_limit", 0.0)
+    layers = [layer.samples for layer in scene.view_layers if getattr(layer, "samples", 0) > 0]
+    return {"samples": sorted({cycles.samples, *layers}), "threshold": cycles.adaptive_threshold,
+            "min_samples": cycles.adaptive_min_samples, "exact": exact}
+
+
+def path_guiding(scene: Any) -> bool:
+    """Whether Cycles learns where light comes from as it renders (Blender 3.4+): tiles then cannot match."""
+    cycles = getattr(scene, "cycles", None)
+    return scene.render.engine == "CYCLES" and bool(getattr(cycles, "use_guiding", False))
+
+
 def connect(port: int, token: str) -> socket.socket:
     """Call the slave back and say who we are; it hangs up on anyone without the token."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=CONNECT_TIMEOUT)
     sock.settimeout(None)
-    hello = {"hello": token, "pid": os.getpid(), "file": bpy.data.filepath, "version": bpy.app.version_string}
+    hello = {"hello": token, "pid": os.getpid(), "file": bpy.data.filepath, "version": bpy.app.version_string,
+             "adaptive_sampling": adaptive_sampling(bpy.context.scene), "path_guiding": path_guiding(bpy.context.scene)}
     sock.sendall((json.dumps(hello) + "\n").encode("utf-8"))
     return sock
 
