@@ -34,6 +34,7 @@ from typing import Any
 from .common import retry
 from .common.connection import Access, Connection
 from .common.errors import ApiError, InvalidRequest, NetrenderError
+from .common.framestate import FrameProgress, frame_progress
 from .common.retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
 from .pack import packer, scene
 from .pack.hashes import HashCache
@@ -91,36 +92,6 @@ class JobOptions:
     tiles: int = 0  # cut each frame into about this many tiles, rendered by whoever is free (0: whole frames)
     speedtest: int = 0  # a speed test of every slave instead: the .blend rendered at this percent of its size
     denoise: bool | None = None  # tiles: denoise each stitched frame whole (None: as the scene's Denoise box)
-
-
-@dataclass
-class FrameProgress:
-    """Where one Blender frame of a job stands, read from the job's detail (:func:`frame_progress`)."""
-
-    status: str  # of the task that makes the frame: queued, dispatched, done or error
-    message: str
-    tiles: list[tuple[int, tuple[int, int, int, int]]]  # a tiled frame's finished tiles: task number, region
-    done: int  # the job's tasks done, of ``total``
-    total: int
-    tile_count: int = 0  # a tiled frame's tiles, done or not
-
-
-def frame_progress(job: dict[str, Any], frame: int) -> FrameProgress | None:
-    """``frame``'s progress in ``job`` (its detail, with tasks); ``None`` when the job does not render it."""
-    tasks = {t["number"]: t for t in job.get("frames", [])}
-    counts = job["frame_count"]
-    if job.get("kind", "frames") == "frames":
-        task = tasks.get(frame)
-        return None if task is None else FrameProgress(task["status"], task["message"], [], counts["done"],
-                                                       counts["total"])
-    output = next((o for o in job.get("outputs", []) if o["frame"] == frame), None)
-    if output is None:
-        return None
-    stitch = tasks[output["task"]]
-    tiles = [(n, (x0, y0, x1, y1)) for n, _ in stitch["task"]["inputs"] if tasks[n]["status"] == "done"
-             for x0, y0, x1, y1 in [tasks[n]["task"]["rect"]]]
-    return FrameProgress(output["status"], stitch["message"], tiles, counts["done"], counts["total"],
-                         len(stitch["task"]["inputs"]))
 
 
 def _tiling(blend: Path, options: JobOptions) -> dict[str, Any]:

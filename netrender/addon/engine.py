@@ -23,8 +23,9 @@ from typing import Any
 
 import bpy
 
-from ..client import Client, FrameProgress
+from ..client import Client
 from ..common.errors import NetrenderError
+from ..common.framestate import FrameProgress
 from ..discovery import Follower, is_default
 from ..master import MasterServer
 from ..slave import Slave

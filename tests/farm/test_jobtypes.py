@@ -15,8 +15,8 @@ import pytest
 from api_calls import BLEND, deliver, register, submit, upload, work
 from flask.testing import FlaskClient
 
-from netrender.client import frame_progress
 from netrender.common import tiling
+from netrender.common.framestate import frame_progress
 from netrender.common.model import JobSpec
 from netrender.farm.jobtypes import DENOISE, Plan
 
