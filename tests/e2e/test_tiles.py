@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from conftest import wait_until
 from pixels import channels, differences
+from slowed import slowed_blender
 
 from netrender.client import Client, JobOptions
 from netrender.master import MasterConfig, MasterServer
@@ -182,7 +183,7 @@ def test_a_slowed_slave_measures_slower_and_both_finish_within_a_tile_of_each_ot
     client = Client(farm.url, hashes=HashCache(None))
     farm.slave("fast", "--threads", "2")
     fast = slave_named(client, "fast")
-    farm.slave("slow", "--threads", "1")  # deliberately slowed: half the threads
+    farm.slave("slow", "--threads", "2", "--blender", str(slowed_blender(tmp_path / "bin")))  # half speed
     slow = slave_named(client, "slow")
 
     tested = subprocess.run([sys.executable, "-m", "netrender", "speedtest", str(blend), "--master", farm.url],
