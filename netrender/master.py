@@ -22,12 +22,15 @@ from flask import Flask
 
 from . import web
 from .common import tls
+from .common.connection import Access
+from .common.nodes import NodeSpec
 from .common.pathmap import PathMap
 from .discovery import announcer_for
 from .farm.jobs import Farm, open_root
 from .farm.storage import SharedStorage
-from .server import api, auth
+from .server import api, auth, nodes  # noqa: F401 - nodes adds its views to api.bp
 from .server.httpserver import Server
+from .ssh.pool import NodePool
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class MasterConfig:
     storage_roots: tuple[Path, ...] = ()
     path_map: PathMap = field(default_factory=PathMap)
     force_upload: bool = False
+    #: SSH nodes to drive (``--ssh-node``, ``--ssh-config``): added to those the master keeps from before.
+    ssh_nodes: tuple[NodeSpec, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -76,7 +81,7 @@ def create_app(config: MasterConfig, farm: Farm | None = None) -> Flask:
     app.config["NETRENDER_CLOCK"] = config.clock
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["id"] = api.IdConverter
-    app.register_blueprint(api.bp)
+    app.register_blueprint(api.bp)  # with the views of nodes, imported above
     app.register_blueprint(web.bp)
     api.install_error_handlers(app)
     auth.install(app, config.token, config.clock)
@@ -106,6 +111,11 @@ class MasterServer:
         self.announcer = announcer_for(config.bind_host, self.port, "https" if config.tls else "http",
                                        config.announce_interval, broadcast=config.announce,
                                        zeroconf=config.zeroconf)
+        for node in config.ssh_nodes:
+            self.farm.add_node(node, config.clock())
+        access = Access(token=config.token, fingerprint=tls.fingerprint(config.cert) if config.cert else None)
+        self.nodes = NodePool(self.url, self.farm.root / "ssh_nodes", access)
+        self.app.extensions["netrender.nodes"] = self.nodes
 
     @property
     def port(self) -> int:
@@ -145,6 +155,7 @@ class MasterServer:
         """Every ``interval`` seconds: age usage, requeue the frames of lost slaves."""
         while not self._stopping.wait(interval):
             try:
+                self.nodes.reconcile(self.farm.nodes())
                 orphans = self.farm.run_once(self.config.clock())
             except Exception:  # keep the farm's clock ticking whatever one round hit
                 log.exception("housekeeping failed")
@@ -162,6 +173,7 @@ class MasterServer:
         self._stopping.set()
 
     def close(self) -> None:
+        self.nodes.close()  # first: the SSH nodes' slaves give their frames back while the server still listens
         self.stop()
         self.announcer.stop()
         if self._thread is not None:

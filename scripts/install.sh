@@ -21,6 +21,8 @@ python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 # Mesa's software OpenGL (llvmpipe, in libgl1-mesa-dri: the OpenGL 3.3 Blender needs).
 [ -n "$extras" ] && ! command -v Xvfb >/dev/null && packages+=(xvfb)
 [ -n "$extras" ] && ! dpkg -s libgl1-mesa-dri >/dev/null 2>&1 && packages+=(libgl1-mesa-dri)
+# SSH nodes are tested against Debian's own OpenSSH server, which each test starts on loopback.
+[ -n "$extras" ] && [ ! -x /usr/sbin/sshd ] && packages+=(openssh-server)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing with apt: ${packages[*]}"
     $sudo apt-get update -qq

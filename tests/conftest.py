@@ -20,6 +20,8 @@ from flask.testing import FlaskClient
 from projects import Built
 from projects import build as build_project
 from projects import render_local as render_project
+from sshd import Sshd, start_sshd
+from sshd import missing as sshd_missing
 
 from netrender.cli.demo import stop_processes
 from netrender.master import MasterConfig, MasterServer, create_app
@@ -243,3 +245,28 @@ def forget_slaves(master: MasterServer) -> None:
     with master.farm.lock:
         master.farm.store.db.execute("DELETE FROM slaves")
         master.farm.store.reload()
+
+
+@pytest.fixture
+def sshd_factory(tmp_path: Path) -> Iterator[Callable[[str], Sshd]]:
+    """Real OpenSSH servers on loopback (``tests/sshd.py``); skipped without sshd, but never in CI."""
+    reason = sshd_missing()
+    if reason and os.environ.get("CI"):
+        raise pytest.UsageError(f"CI must run a real SSH server: {reason}")
+    if reason:
+        pytest.skip(reason)
+    started: list[Sshd] = []
+
+    def start(name: str = "node") -> Sshd:
+        server = start_sshd(tmp_path / f"sshd-{name}")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sshd(sshd_factory: Callable[[str], Sshd]) -> Sshd:
+    return sshd_factory("node")

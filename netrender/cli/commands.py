@@ -17,41 +17,18 @@ from typing import Any
 
 from ..client import Client, JobOptions, parse_frames
 from ..common import tls
-from ..common.connection import Access, Connection
 from ..common.errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
 from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..node.config import SlaveConfig
+from .connect import access as _access
+from .connect import master as _master
+from .nodes import doctor, master_nodes, nodes
 from .parser import build_parser
 from .progress import BarProgress
+from .sessions import SessionFolder
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
-
-
-def _master(args: argparse.Namespace) -> str:
-    """The master's URL: as given, else this machine's if one answers there, else discovered."""
-    from ..discovery import find_master, is_default
-
-    if not args.discover and not is_default(args.master):
-        return str(args.master)
-    access = _access(args)
-    if not args.discover:
-        local = Connection("[default]", access=access, timeout=(1.0, 5.0))
-        try:
-            local.get("/api/version")
-            return local.url
-        except NetrenderError:
-            pass
-    print("looking for the master on the network…", file=sys.stderr)
-    url = find_master(https_only=access.tls)
-    print(f"found the master at {url}", file=sys.stderr)
-    return url
-
-
-def _access(args: argparse.Namespace) -> Access:
-    """The token and trust settings of a slave or client command."""
-    fingerprint = tls.parse_fingerprint(args.fingerprint) if args.fingerprint else None
-    return Access(token=token_from(args.token_file), ca_file=args.ca_file, fingerprint=fingerprint)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +61,7 @@ def run_master(args: argparse.Namespace) -> int:
                                        announce=not args.no_broadcast, zeroconf=not args.no_zeroconf,
                                        announce_interval=args.broadcast_interval,
                                        storage_roots=tuple(args.storage_root), path_map=PathMap.parse(args.path_map),
-                                       force_upload=args.force_upload,
+                                       force_upload=args.force_upload, ssh_nodes=tuple(master_nodes(args)),
                                        **({"threads": args.threads} if args.threads else {})))
     print(f"netrender master on {server.url} (port {server.port}), storing in {server.farm.root}", file=sys.stderr)
     if args.cert:
@@ -156,12 +133,19 @@ def submit(args: argparse.Namespace) -> int:
     print(f"job {job['id']} submitted: {len(frames)} frame(s), {len(sent.files)} file(s), "
           f"{sent.uploaded_files} uploaded ({sent.uploaded_bytes} bytes)", file=sys.stderr)
     print(job["id"])
-    if not args.wait:
+    session = SessionFolder.new(args.sessions, args.session) if args.session is not None else None
+    if session is not None:
+        session.start(client.conn.url, job, args.blend)
+        print(f"session {session.name}: {session.path}", file=sys.stderr)
+    if not args.wait and session is None:
         return 0
     final = client.wait(job["id"])
     if args.output:
         saved = client.download(job["id"], args.output)
         print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
+    if session is not None:
+        session.fill(client, job["id"])
+        print((session.path / "summary.txt").read_text(encoding="utf-8"), file=sys.stderr, end="")
     return 0 if final["status"] == "finished" else EXIT_FAILED
 
 
@@ -229,9 +213,46 @@ def _seconds(value: Any) -> str:
 
 
 def results(args: argparse.Namespace) -> int:
+    if args.session:
+        session = SessionFolder.existing(args.sessions, args.session)
+        client = Client(_session_master(args, session), BarProgress(), access=_access(args))
+        session.fill(client, int(session.info["job"]))
+        print(f"session {session.name} fetched again into {session.path}", file=sys.stderr)
+        return 0
+    if args.job is None or args.output is None:
+        raise InvalidConfig("give a job and --output, or --session NAME")
     saved = Client(_master(args), BarProgress(), access=_access(args)).download(args.job, args.output)
     print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
     return 0
+
+
+def clean(args: argparse.Namespace) -> int:
+    """Remove exactly what the options name: the job on the master (default), the nodes' outputs, the folder."""
+    session = SessionFolder.existing(args.sessions, args.session) if args.session else None
+    if args.local and session is None:
+        raise InvalidConfig("--local removes a session's folder: name it with --session")
+    if not args.local and not args.remote:
+        job = args.job if args.job is not None else int(session.info["job"]) if session else None
+        if job is None:
+            raise InvalidConfig("name the job, or its --session")
+        client = Client(_session_master(args, session), access=_access(args))
+        client.conn.request("DELETE", f"/api/jobs/{job}", params={"delete_files": "true"})
+        print(f"job {job} and its files removed from the master", file=sys.stderr)
+    if args.remote:
+        client = Client(_session_master(args, session), access=_access(args))
+        for name, text in client.conn.post("/api/nodes/clean", {"what": "outputs"})["cleaned"].items():
+            print(f"{name}: frames rendered there {'removed' if text == 'cleaned' else text}", file=sys.stderr)
+    if args.local and session is not None:
+        session.remove()
+        print(f"session folder {session.path} removed", file=sys.stderr)
+    return 0
+
+
+def _session_master(args: argparse.Namespace, session: SessionFolder | None) -> str:
+    """The master a session's job is on, unless --master says another."""
+    if session is not None and not args.discover and args.master == "[default]":
+        return str(session.info["master"])
+    return _master(args)
 
 
 def cancel(args: argparse.Namespace) -> int:
@@ -253,7 +274,7 @@ def demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "master": run_master, "slave": run_slave, "submit": submit, "status": status, "results": results,
-    "slaves": slaves, "speedtest": speedtest,
+    "slaves": slaves, "speedtest": speedtest, "clean": clean, "nodes": nodes, "doctor": doctor,
     "cancel": cancel, "remove": remove, "demo": demo,
 }
 

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="always have clients upload their files, even those on shared storage")
     _path_map_option(p)
     _token_option(p)
+    p.add_argument("--ssh-node", action="append", default=[], metavar="USER@HOST[:PORT]",
+                   help="render on this machine over SSH too, as a slave (repeatable): it needs Blender and an SSH "
+                        "server, nothing of netrender; its host key must be in known_hosts")
+    p.add_argument("--ssh-config", type=Path, metavar="FILE", help="SSH nodes from a YAML file (see the README)")
+    _node_options(p, "ssh-")
 
     p = sub.add_parser("slave", help="run a render slave until Ctrl-C")
     _master_option(p)
@@ -99,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(auto: as the scene's own Denoise setting)")
     p.add_argument("--wait", action="store_true", help="follow the job until it ends")
     p.add_argument("--output", type=Path, help="with --wait: download the frames here")
+    p.add_argument("--session", nargs="?", const="", metavar="NAME",
+                   help="keep a session folder: the frames, a log per host and a summary (implies --wait; "
+                        "NAME defaults to the start time, YYYY_MM_DD_HH_mm_ss)")
+    _sessions_option(p)
 
     p = sub.add_parser("status", help="list jobs, or show one job's frames")
     _master_option(p)
@@ -114,10 +123,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=25, help="the file's resolution in percent (default 25)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every slave (default 600)")
 
-    p = sub.add_parser("results", help="download a job's finished frames")
+    p = sub.add_parser("results", help="download a job's finished frames, or a session's again")
     _master_option(p)
-    p.add_argument("job", type=int)
-    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("job", type=int, nargs="?")
+    p.add_argument("--output", type=Path, help="where to put the frames (with --session: the session's folder)")
+    p.add_argument("--session", metavar="NAME", help="fetch a previous session's frames, logs and summary again")
+    _sessions_option(p)
+
+    p = sub.add_parser("clean", help="remove results: a job's on the master (default), the SSH nodes' (--remote), "
+                                     "or a session folder (--local)")
+    _master_option(p)
+    p.add_argument("job", type=int, nargs="?", help="the job (default: the --session's)")
+    p.add_argument("--session", metavar="NAME")
+    _sessions_option(p)
+    p.add_argument("--remote", action="store_true", help="the frames rendered on every SSH node of the master")
+    p.add_argument("--local", action="store_true", help="the session's folder here")
+
+    p = sub.add_parser("nodes", help="SSH nodes: list, add, remove, check, find, trust, clean")
+    nodes = p.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
+    q = nodes.add_parser("list", help="the master's SSH nodes and how each is doing")
+    _master_option(q)
+    q = nodes.add_parser("add", help="have the master render on this machine too")
+    _master_option(q)
+    q.add_argument("target", metavar="USER@HOST[:PORT]")
+    _node_options(q, "")
+    q = nodes.add_parser("remove", help="stop rendering on a node (its frame in progress goes back to the queue)")
+    _master_option(q)
+    q.add_argument("name", metavar="USER@HOST[:PORT]")
+    q = nodes.add_parser("check", help="test nodes from here: log-in, Blender, free disk, write access")
+    _master_option(q)
+    q.add_argument("targets", nargs="*", metavar="USER@HOST[:PORT]", help="default: the master's nodes")
+    q.add_argument("--config", type=Path, metavar="FILE", help="the nodes of a YAML file")
+    _node_options(q, "")
+    q = nodes.add_parser("find", help="machines on the LAN that announce SSH (mDNS), and their Blender")
+    q.add_argument("--timeout", type=float, default=3.0, help="seconds to listen (default 3)")
+    q.add_argument("--user", help="log in as this user to look for Blender")
+    q.add_argument("--interface", action="append", metavar="ADDRESS", help="listen only there (repeatable)")
+    _node_options(q, "")
+    q = nodes.add_parser("trust", help="accept a node's host key, if its fingerprint is the one given")
+    q.add_argument("target", metavar="USER@HOST[:PORT]")
+    q.add_argument("--fingerprint", required=True, metavar="SHA256:…", help="as the refusal printed it")
+    q.add_argument("--known-hosts", metavar="FILE", help="default: ~/.ssh/known_hosts")
+    q = nodes.add_parser("clean", help="remove the frames rendered on every SSH node (--all: every file kept)")
+    _master_option(q)
+    q.add_argument("--all", action="store_true", help="the file cache too")
+
+    p = sub.add_parser("doctor", help="which tools netrender finds on this machine, and what is missing")
+    p.add_argument("--blender", default="blender", help="the Blender to check (default: blender)")
 
     for name, text in (("cancel", "cancel a job"), ("remove", "remove a job and its files")):
         p = sub.add_parser(name, help=text)
@@ -142,6 +194,22 @@ def _master_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fingerprint", help="trust only the master certificate with this SHA-256 fingerprint "
                                          "(hex; the master prints it); implies https")
     _token_option(p)
+
+
+def _node_options(p: argparse.ArgumentParser, prefix: str) -> None:
+    """How to log in to SSH nodes and render there; ``prefix`` for the master's options (``--ssh-key``…)."""
+    p.add_argument(f"--{prefix}key", metavar="FILE", help="private key (default: the SSH agent's and ~/.ssh's)")
+    p.add_argument(f"--{prefix}known-hosts", metavar="FILE", help="known_hosts file (default: ~/.ssh/known_hosts)")
+    p.add_argument(f"--{prefix}blender", metavar="PATH", help="Blender on the node (default: blender)")
+    p.add_argument(f"--{prefix}threads", type=int, metavar="N", help="render threads on the node (default: all)")
+    p.add_argument(f"--{prefix}tags", metavar="TAGS", help="semicolon-separated tags of the node")
+    p.add_argument(f"--{prefix}work-dir", metavar="DIR",
+                   help="on the node: the file cache and outputs (default: ~/.cache/netrender)")
+
+
+def _sessions_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sessions", type=Path, default=Path("netrender-sessions"), metavar="DIR",
+                   help="where session folders are kept (default: ./netrender-sessions)")
 
 
 def _path_map_option(p: argparse.ArgumentParser) -> None:

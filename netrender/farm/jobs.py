@@ -29,6 +29,7 @@ from ..common.blobs import BlobStore
 from ..common.errors import Conflict, MissingFiles, NotFound
 from ..common.model import Frame, FrameEvent, FrameStatus, Job, JobControl, JobSpec
 from .jobtypes import Plan
+from .nodes import NodeList
 from .results import EXR_MAGIC, Results
 from .storage import Offer, SharedStorage
 from .store import Store
@@ -59,7 +60,7 @@ def open_root(path: Path, pid: int | None = None) -> Path:
     return root
 
 
-class Farm(Results):
+class Farm(Results, NodeList):
     """Jobs and their results; the slave-facing half is :class:`Dispatch`."""
 
     def __init__(self, root: Path, *, max_upload: int | None = None, storage: SharedStorage | None = None) -> None:

@@ -14,6 +14,7 @@ import ctypes
 import json
 import logging
 import os
+import posixpath
 import re
 import signal
 import subprocess
@@ -40,6 +41,8 @@ THUMBNAIL_SCRIPT = Path(__file__).resolve().parent / "in_blender" / "thumbnails.
 MISSING_SCRIPT = THUMBNAIL_SCRIPT.with_name("missing.py")
 #: Run last by :func:`session_argv`: it keeps Blender and its loaded file, rendering frames on request.
 DRIVER_SCRIPT = THUMBNAIL_SCRIPT.with_name("driver.py")
+#: What a Blender on another machine needs of this package: the scripts it runs.
+SCRIPTS = (MISSING_SCRIPT, THUMBNAIL_SCRIPT, DRIVER_SCRIPT)
 #: The environment variable that hands the driver its token.
 SESSION_TOKEN_ENV = "NETRENDER_SESSION_TOKEN"
 
@@ -91,6 +94,7 @@ def session_argv(
     thumbnails: bool = False,
     allow_scripts: bool = False,
     persistent_data: bool = False,
+    scripts: str | None = None,
 ) -> list[str]:
     """The command line of a persistent Blender that renders frames on request (see :mod:`netrender.node.session`).
 
@@ -101,10 +105,11 @@ def session_argv(
     on the machine can read another's command line, only its owner its
     environment.
     """
+    driver = str(DRIVER_SCRIPT) if scripts is None else posixpath.join(scripts, DRIVER_SCRIPT.name)
     return [
         *_scene_argv(blender, blend, output_dir, engine, threads, allow_scripts),
-        *_script_argv(thumbnails=thumbnails),
-        "--python", str(DRIVER_SCRIPT),
+        *_script_argv(thumbnails=thumbnails, scripts=scripts),
+        "--python", driver,
         "--", str(port), *(["--persistent-data"] if persistent_data else []),
     ]
 
@@ -126,9 +131,14 @@ def _scene_argv(blender: str, blend: Path | str, output_dir: Path | str, engine:
     ]
 
 
-def _script_argv(*, thumbnails: bool) -> list[str]:
-    """Our ``--python`` scripts, the missing-files report first: it belongs with the file's loading."""
-    return ["--python", str(MISSING_SCRIPT), *(["--python", str(THUMBNAIL_SCRIPT)] if thumbnails else [])]
+def _script_argv(*, thumbnails: bool, scripts: str | None = None) -> list[str]:
+    """Our ``--python`` scripts, the missing-files report first: it belongs with the file's loading.
+
+    ``scripts``: the folder holding them where Blender runs (another machine's, over SSH); else this package's.
+    """
+    missing, thumbs = (str(MISSING_SCRIPT), str(THUMBNAIL_SCRIPT)) if scripts is None else (
+        posixpath.join(scripts, MISSING_SCRIPT.name), posixpath.join(scripts, THUMBNAIL_SCRIPT.name))
+    return ["--python", missing, *(["--python", thumbs] if thumbnails else [])]
 
 
 def _die_with_parent() -> None:
@@ -294,6 +304,20 @@ FACTS_SCRIPT = (
 _facts: dict[str, dict[str, Any]] = {}
 
 
+def facts_argv(blender: str) -> list[str]:
+    return [blender, "-b", "--factory-startup", "--python-expr", FACTS_SCRIPT]
+
+
+def parse_facts(output: str) -> dict[str, Any]:
+    """What :data:`FACTS_SCRIPT` printed: the version and the capabilities; ValueError if it printed nothing."""
+    try:
+        line = next(line for line in output.splitlines() if line.startswith(FACTS_MARK))
+        said = json.loads(line[len(FACTS_MARK):])
+        return {"blender": str(said["version"]), "capabilities": ["denoise"] if said.get("denoise") else []}
+    except (StopIteration, KeyError, TypeError) as exc:
+        raise ValueError(f"Blender did not say what it is: {output.strip()[-300:] or 'no output'}") from exc
+
+
 def blender_facts(blender: str, timeout: float = 120.0) -> dict[str, Any]:
     """Which Blender ``blender`` is and what it can do, asked once per executable and kept.
 
@@ -305,12 +329,10 @@ def blender_facts(blender: str, timeout: float = 120.0) -> dict[str, Any]:
     if blender not in _facts:
         found: dict[str, Any] = {"capabilities": []}
         try:
-            proc = subprocess.run([blender, "-b", "--factory-startup", "--python-expr", FACTS_SCRIPT],
-                                  capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-            line = next(line for line in proc.stdout.splitlines() if line.startswith(FACTS_MARK))
-            said = json.loads(line[len(FACTS_MARK):])
-            found = {"blender": str(said["version"]), "capabilities": ["denoise"] if said.get("denoise") else []}
-        except (OSError, subprocess.SubprocessError, StopIteration, ValueError, KeyError, TypeError) as exc:
+            proc = subprocess.run(facts_argv(blender), capture_output=True, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+            found = parse_facts(proc.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
             logging.getLogger(__name__).warning("cannot ask %s what it can do: %s", blender, exc)
         _facts[blender] = found
     return dict(_facts[blender])

@@ -33,7 +33,7 @@ from ..common.work import Assignment
 from . import blender
 from .files import FetchFailed, publish
 from .outbox import Outbox
-from .session import SessionSpec
+from .session import FrameOutcome, SessionSpec
 from .sessions import Sessions
 from .tasks import TaskRunning
 
@@ -66,6 +66,7 @@ class ChunkRendering(TaskRunning):
     id: str | None
     run_blender: Callable[..., blender.RunResult]
     banners: dict[int, str]  # job id -> the version line its open Blender printed when it started
+    sessions_only: bool = False  # no Blender here to start per chunk (an SSH node): a session per chunk instead
 
     def render(self, work: Assignment) -> ChunkReport:
         """Render a chunk and put what it gave into the outbox; its frames are released if it cannot run.
@@ -74,7 +75,7 @@ class ChunkRendering(TaskRunning):
         request with its own region); where the slave or the job keeps no
         Blender open, it is closed again after the chunk.
         """
-        if work.tasks and not (self.persistent and work.persistent):
+        if (work.tasks or self.sessions_only) and not (self.persistent and work.persistent):
             try:
                 return self._render_in_session(work)
             finally:
@@ -131,12 +132,28 @@ class ChunkRendering(TaskRunning):
             log_path = job_dir / "logs" / f"{frame:06d}.log"
             log_path.write_text(_frame_log(work.job_id, frame, outcome.log, self.banners), encoding="utf-8")
             self.outbox.put("log", work.job_id, (frame,), payload=log_path, slave_id=self.id)
+            if outcome.fetch is not None:
+                self._fetch_frame(work, frame, outcome, spec.output_dir, report)
+                continue
             saved = outcome.path if outcome.path is not None and outcome.path.is_file() else None
             self._put_frame(work, frame, saved, outcome.seconds, spec.output_dir, report,
                             outcome.error or f"Blender did not save {_what(work, frame)}")
             if self.courier is not None:
                 self.courier.kick()  # its upload overlaps the next frame's render
         return report
+
+    def _fetch_frame(self, work: Assignment, frame: int, outcome: FrameOutcome, output: Path,
+                     report: ChunkReport) -> None:
+        """A frame saved on another machine: fetch it, then put it out (an SSH node does so in the background)."""
+        assert outcome.fetch is not None
+        try:
+            saved: Path | None = outcome.fetch()
+            failure = ""
+        except OSError as exc:
+            saved, failure = None, f"{_what(work, frame)} was rendered but could not be fetched: {exc}"
+        self._put_frame(work, frame, saved, outcome.seconds, output, report, failure)
+        if self.courier is not None:
+            self.courier.kick()
 
     def _unfetched(self, work: Assignment, exc: FetchFailed) -> ChunkReport:
         """The job's files cannot be had: its frames fail with the reason, and the master's rules retry them."""

@@ -33,82 +33,22 @@ import hmac
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any
 
 from . import blender
+from .session_types import FrameOutcome, Launcher, Listener, LoopbackListener, Process, SessionSpec, never
 from .wire import HELLO_LIMIT, MESSAGE_LIMIT, BlenderOutput, Channel, SessionError, exit_text
 
+# With the types re-exported from .session_types: where the session's users have always found them.
+__all__ = ["BlenderSession", "FrameOutcome", "Launcher", "Listener", "LoopbackListener", "Process", "SessionSpec",
+           "SessionState", "never"]
+
 log = logging.getLogger(__name__)
-
-
-def never() -> bool:
-    return False
-
-
-@dataclass(frozen=True)
-class SessionSpec:
-    """What a Blender is started with: it serves only requests with an equal spec (same job, same settings)."""
-
-    job_id: int
-    blender: str
-    blend: Path
-    output_dir: Path
-    engine: str
-    threads: int
-    allow_scripts: bool = False
-    #: The job's files as Blender will look for them (absolute, normalised): they must all be there.
-    sent: frozenset[str] = frozenset()
-    #: Added to Blender's environment.
-    env: Mapping[str, str] = field(default_factory=dict)
-    thumbnails: bool = False
-    persistent_data: bool = False
-
-    def argv(self, port: int) -> list[str]:
-        return blender.session_argv(
-            self.blender, self.blend, self.output_dir, self.engine, self.threads, port,
-            thumbnails=self.thumbnails, allow_scripts=self.allow_scripts, persistent_data=self.persistent_data,
-        )
-
-
-@dataclass
-class FrameOutcome:
-    """One frame's result: ``path`` of its EXR, or ``error``; ``cancelled`` when ``should_stop`` ended it."""
-
-    frame: int
-    path: Path | None = None
-    error: str | None = None
-    #: From request to answer; the first frame's start-up is the session's ``startup_seconds``.
-    seconds: float = 0.0
-    cancelled: bool = False
-    #: Blender's lines (without newlines) since the previous outcome.
-    log: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.path is not None
-
-
-class Process(Protocol):
-    """What a session needs of its process: :class:`subprocess.Popen` in life, anything alike in tests."""
-
-    stdout: IO[str] | None
-    pid: int
-
-    def poll(self) -> int | None: ...
-
-    def wait(self, timeout: float | None = None) -> int: ...
-
-    def kill(self) -> None: ...
-
-
-#: Starts a process from an argv and the variables to add to the environment.
-Launcher = Callable[[Sequence[str], Mapping[str, str]], Process]
 
 
 class _Cancelled(Exception):
@@ -160,12 +100,17 @@ class BlenderSession:
     def state(self) -> SessionState:
         return SessionState(self.spec, self.alive, self.frames)
 
+    #: Whether a frame Blender saved has to be fetched (it runs on another machine).
+    fetches = False
+
     def render(self, frame: int, should_stop: Callable[[], bool] = never,
-               options: Mapping[str, Any] | None = None) -> FrameOutcome:
+               options: Mapping[str, Any] | None = None, *, later: bool = False) -> FrameOutcome:
         """Render ``frame`` to ``blender.frame_file(spec.output_dir, frame)``; Blender's faults never raise.
 
         ``options`` go with the request: a tile's region, or a stitched frame to
-        denoise instead of rendering (the driver's docstring has them).
+        denoise instead of rendering (the driver's docstring has them). With
+        ``later``, a frame on another machine is not fetched yet: the outcome's
+        ``fetch`` does it, so the next frame can render meanwhile.
         """
         failed = self.start(frame, should_stop)
         if failed is not None:
@@ -193,7 +138,15 @@ class BlenderSession:
         if "error" in reply:
             return FrameOutcome(frame, error=str(reply["error"]), seconds=seconds, log=lines)
         self.frames += 1
-        return FrameOutcome(frame, path=Path(reply["path"]), seconds=seconds, log=lines)
+        if later and self.fetches:
+            saved = str(reply["path"])
+            return FrameOutcome(frame, seconds=seconds, log=lines, fetch=lambda: self._result(saved, frame))
+        try:
+            path = self._result(str(reply["path"]), frame)
+        except OSError as exc:
+            return FrameOutcome(frame, error=f"frame {frame} was rendered but could not be fetched: {exc}",
+                                seconds=seconds, log=lines)
+        return FrameOutcome(frame, path=path, seconds=seconds, log=lines)
 
     def start(self, frame: int, should_stop: Callable[[], bool] = never) -> FrameOutcome | None:
         """Start Blender if it has not started yet; ``frame``'s outcome only if that failed or was stopped."""
@@ -245,15 +198,39 @@ class BlenderSession:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    # -- where Blender runs: here; a session on another machine overrides these (netrender.ssh) -----------
+
+    def _listen(self) -> Listener:
+        """Where the driver calls back: a loopback port of this machine."""
+        return LoopbackListener()
+
+    def _argv(self, port: int) -> list[str]:
+        return self.spec.argv(port)
+
+    def _is_blend(self, loaded: object) -> bool:
+        """Whether the file the driver says Blender loaded is the spec's."""
+        return _same_file(loaded, self.spec.blend)
+
+    def _sent_paths(self) -> frozenset[str]:
+        """The job's files as Blender names them in what it prints."""
+        return self.spec.sent
+
+    def _result(self, path: str, frame: int) -> Path:
+        """The driver's answer for a frame as a file of this machine."""
+        return Path(path)
+
+    # ------------------------------------------------------------------------------------------------
+
     def _start(self, should_stop: Callable[[], bool]) -> None:
         """Launch Blender and wait for its driver to call back with the token; raise if it does not."""
         started = time.monotonic()
         token = secrets.token_urlsafe(32)
-        with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener = self._listen()
+        try:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             log_file = open(self.log_path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by _output
             try:
-                self._proc = self._launch(self.spec.argv(listener.getsockname()[1]),
+                self._proc = self._launch(self._argv(listener.port),
                                           {**self.spec.env, blender.SESSION_TOKEN_ENV: token})
             except OSError as exc:
                 log_file.close()
@@ -261,23 +238,23 @@ class BlenderSession:
             assert self._proc.stdout is not None
             self._output.start(self._proc.stdout, log_file)
             hello = self._accept(listener, token, started, should_stop)
+        finally:
+            listener.close()
         self.hello = hello
-        if not _same_file(hello.get("file"), self.spec.blend):
+        if not self._is_blend(hello.get("file")):
             raise SessionError(f"Blender loaded {hello.get('file')!r} rather than {str(self.spec.blend)!r}")
         self._check_loaded(should_stop)
         self.startup_seconds = time.monotonic() - started
         log.info("Blender %s (pid %s) has %s loaded after %.1f s", hello.get("version"), self.pid,
                  self.spec.blend, self.startup_seconds)
 
-    def _accept(self, listener: socket.socket, token: str, started: float,
+    def _accept(self, listener: Listener, token: str, started: float,
                 should_stop: Callable[[], bool]) -> dict[str, Any]:
         """The driver's hello; anyone else who connects without the token is hung up on."""
         assert self._proc is not None
-        listener.settimeout(self.poll)
         while True:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
+            conn = listener.accept(self.poll)
+            if conn is None:
                 if self._proc.poll() is not None:
                     raise EOFError("Blender ended before its session started") from None
                 if should_stop():
@@ -303,7 +280,7 @@ class BlenderSession:
         self._channel.send({"ping": True, "id": self._requests})
         self._reply(should_stop)
         self._startup_log = self._output.lines_of(self._requests)
-        lacking = blender.missing_sent(self._startup_log, self.spec.sent)
+        lacking = blender.missing_sent(self._startup_log, self._sent_paths())
         if lacking:
             raise SessionError(blender.missing_message(lacking))
 

@@ -74,8 +74,8 @@ class Sessions:
         return self.current
 
     def render(self, spec: SessionSpec, log_path: Path, frame: int, should_stop: Callable[[], bool] = never,
-               options: Mapping[str, Any] | None = None) -> FrameOutcome:
-        return self.session(spec, log_path).render(frame, should_stop, options)
+               options: Mapping[str, Any] | None = None, *, later: bool = False) -> FrameOutcome:
+        return self.session(spec, log_path).render(frame, should_stop, options, later=later)
 
     def close(self) -> None:
         """End the running Blender, if any (the job is over, or the slave stops)."""

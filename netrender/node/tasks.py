@@ -54,8 +54,8 @@ class TaskRunning(JobFiles):
     def _run_task(self, work: Assignment, number: int, spec: SessionSpec, log_path: Path,
                   should_stop: Callable[[], bool]) -> FrameOutcome:
         detail = work.detail(number)
-        if detail is None:
-            return self.sessions.render(spec, log_path, number, should_stop)
+        if detail is None:  # a whole frame: one on another machine is fetched while the next one renders
+            return self.sessions.render(spec, log_path, number, should_stop, later=True)
         if detail.kind == "tile":
             return self._tile(detail, spec, log_path, should_stop)
         if detail.kind == "stitch":

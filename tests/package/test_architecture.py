@@ -21,7 +21,7 @@ import netrender
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command as m; sys.exit(m())"]
-ROOMS = ["common", "farm", "server", "node", "pack", "cli", "discovery", "addon", "web", "samples"]
+ROOMS = ["common", "farm", "server", "node", "pack", "ssh", "cli", "discovery", "addon", "web", "samples"]
 
 
 def lint(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -40,6 +40,7 @@ def test_the_contracts_hold() -> None:
 @pytest.mark.parametrize(("module", "line", "contract"), [
     ("farm/dispatch.py", "from ..server import api", "Rooms stand on the ones below them"),
     ("node/outbox.py", "from ..farm import jobs", "Rooms stand on the ones below them"),
+    ("ssh/mirror.py", "from ..master import MasterServer", "Rooms stand on the ones below them"),
     ("common/model.py", "from .. import client", "Rooms stand on the ones below them"),
     ("farm/results.py", "import bpy", "Only the add-on, and what runs inside Blender, imports Blender's modules"),
     ("node/in_blender/driver.py", "from netrender.common import errors", "What runs inside Blender imports nothing"),

@@ -83,8 +83,9 @@ def populate(client: FlaskClient) -> dict[str, str]:
     assert client.put(f"/api/jobs/{job['id']}/frames/1/result?slave={slave}", data=EXR_BYTES).status_code == 200
     thumb = client.put(f"/api/jobs/{job['id']}/frames/1/thumbnail?slave={slave}", data=png_bytes(8, 8, (1, 2, 3)))
     assert thumb.status_code == 200
+    assert client.post("/api/nodes", json={"target": "render@render-07:2222"}).status_code == 201
     return {"job_id": str(job["id"]), "number": "1", "frame": "1", "slave_id": slave, "sha256": sha,
-            "action": "cancel"}
+            "action": "cancel", "name": "render@render-07:2222"}
 
 
 def api_calls(app: Flask, ids: dict[str, str]) -> list[tuple[str, str]]:

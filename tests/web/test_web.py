@@ -10,6 +10,7 @@ the browser console shows an error or the page throws.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -637,3 +638,37 @@ def test_slaves_page_shows_blender_capabilities_and_speed(monitor: Monitor, live
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page overflows sideways"
     page.set_viewport_size(DESKTOP)
 
+
+
+def test_ssh_nodes_are_added_and_removed_from_the_slaves_page(monitor: Monitor, live_master: MasterServer) -> None:
+    page = monitor.page
+    farm = FarmApi(live_master.url)
+    monitor.open("#/slaves")
+    card = page.locator(".nodes-card")
+    expect(card.locator(".nodes-none")).to_contain_text("No SSH node")
+    with socket.socket() as probe:  # a loopback port nobody listens on: the node cannot be reached
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = f"anna@127.0.0.1:{port}"
+
+    monitor.expect_error(r"status of 400")
+    card.locator('input[name="target"]').fill("anna@ bad host")
+    card.locator('button[type="submit"]').click()
+    expect(page.locator("#messages .message-error").first).to_contain_text("is not an SSH node")
+    assert farm.get("nodes")["nodes"] == []  # refused, nothing added
+
+    card.locator('input[name="target"]').fill(target)
+    card.locator('input[name="threads"]').fill("2")
+    card.locator('input[name="tags"]').fill("gpu; big")
+    card.locator('button[type="submit"]').click()
+    wait_until(lambda: [n["name"] for n in farm.get("nodes")["nodes"]] == [target], what="adding a node")
+    assert farm.get("nodes")["nodes"][0]["tags"] == ["gpu", "big"] and farm.get("nodes")["nodes"][0]["threads"] == 2
+    row = card.locator(f'tr[data-node="{target}"]')
+    expect(row).to_contain_text("gpu, big")
+    expect(row.locator(".badge")).to_have_text("unreachable", timeout=30_000)  # the master tried, and says why
+    expect(row.locator(".node-problem")).not_to_be_empty()
+    monitor.screenshot("slaves-ssh-nodes.png")
+
+    row.locator('[data-action="remove-node"]').click()
+    wait_until(lambda: farm.get("nodes")["nodes"] == [], what="removing a node")
+    expect(row).to_have_count(0)

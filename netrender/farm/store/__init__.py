@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .frames import FrameRows, Stored
 from .jobs import JobRows, OpenJob
+from .nodes import NodeRows
 from .schema import migrate
 from .slaves import SlaveGate, SlaveRows
 from .tally import Tally
@@ -29,7 +30,7 @@ __all__ = ["Store"]
 AUTOCHECKPOINT_PAGES = 10_000  # about 40 MB of log
 
 
-class Store(JobRows, FrameRows, SlaveRows):
+class Store(JobRows, FrameRows, SlaveRows, NodeRows):
     def __init__(self, path: Path | str) -> None:
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row

@@ -111,6 +111,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE slaves ADD COLUMN speed TEXT NOT NULL DEFAULT '{}';
     """,
+    # 9: the SSH nodes the master drives (netrender/ssh/), kept across restarts
+    """
+    CREATE TABLE ssh_nodes (name TEXT PRIMARY KEY, spec TEXT NOT NULL, added_at REAL NOT NULL);
+    """,
 ]
 
 

@@ -241,7 +241,20 @@ def connect(port: int, token: str) -> socket.socket:
     return sock
 
 
+def die_with_parent() -> None:
+    """Linux: end with whoever started this Blender, never render on for nobody.
+
+    The slave starts Blender with this already; over SSH the parent is the
+    server's session process, which ends when the connection is cut.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
 def main() -> None:
+    die_with_parent()
     try:
         port, persistent_data = options(sys.argv)
         token = os.environ.pop(TOKEN_ENV)

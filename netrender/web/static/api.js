@@ -212,6 +212,12 @@ export const slaves = {
   disable: (id, on) => api(`slaves/${enc(id)}/disable`, { method: on ? "PUT" : "DELETE" }),
 };
 
+export const nodes = {
+  list: () => api("nodes").then((data) => data.nodes || []),
+  add: (node) => api("nodes", { method: "POST", body: node }),
+  remove: (name) => api(`nodes/${enc(name)}`, { method: "DELETE" }),
+};
+
 export const balancing = {
   get: () => api("balancing"),
   set: (changes) => api("balancing", { method: "PATCH", body: changes }),

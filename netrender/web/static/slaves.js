@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { unit } from "./mosaic.js";
+import { NodesCard } from "./nodes.js";
 import {
   badge, button, chips, DASH, dialog, fmtAgo, fmtDuration, fmtFrames, fmtFullTime, h, icon, reconcile, setChildren,
   setText, updateBadge,
@@ -125,6 +126,12 @@ export class SlavesPage {
     this.monitor = monitor;
     this.title = "Slaves";
     this.rows = new Map();
+    this.nodes = new NodesCard(monitor);
+  }
+
+  // Polled with the slaves; a master without the nodes API (an older one) shows none.
+  load() {
+    return api.nodes.list().catch(() => []);
   }
 
   mount() {
@@ -138,10 +145,11 @@ export class SlavesPage {
     return h("section.page", {},
       h("div.page-head", {}, h("div", {}, h("h1", {}, "Slaves"),
         h("p.subtitle", {}, "The machines that render for this master."))),
-      this.stats, this.loading, this.empty, this.tableCard);
+      this.stats, this.loading, this.empty, this.tableCard, this.nodes.mount());
   }
 
-  render() {
+  render(nodes) {
+    this.nodes.show(nodes || []);
     const { slaves } = this.monitor;
     this.loading.hidden = true;
     this.tableCard.hidden = !slaves.length;
