@@ -92,12 +92,17 @@ class JobOptions:
     tiles: int = 0  # cut each frame into about this many tiles, rendered by whoever is free (0: whole frames)
     speedtest: int = 0  # a speed test of every slave instead: the .blend rendered at this percent of its size
     denoise: bool | None = None  # tiles: denoise each stitched frame whole (None: as the scene's Denoise box)
+    caches: Sequence[tuple[str, str]] = ()  # a bake instead: these point caches, one task each (frames ignored)
+    after: int = 0  # wait for this job to finish first (a render after its bake renders with its caches)
 
 
 def _tiling(blend: Path, options: JobOptions) -> dict[str, Any]:
     """A tiled job's fields: its tiles, its frame's pixels and its denoising, read from the .blend unless given."""
     if options.speedtest:
         return {"kind": "speedtest", "scale": options.speedtest}
+    if options.caches:
+        return {"kind": "bake", "caches": [list(c) for c in options.caches],
+                "frames": list(range(1, len(options.caches) + 1))}
     if not options.tiles:
         return {}
     denoise = scene.denoises(blend) if options.denoise is None else options.denoise
@@ -185,8 +190,9 @@ class Client:
         return self.conn.post("/api/jobs", {  # type: ignore[no-any-return]
             "name": options.name or blend.stem,
             **files,
-            **_tiling(blend, options),
             "frames": list(options.frames),
+            **_tiling(blend, options),
+            "after": options.after,
             "category": options.category,
             "tags": list(options.tags),
             "priority": options.priority,
@@ -222,6 +228,18 @@ class Client:
         job = self.conn.post("/api/jobs", {"name": options.name, "kind": "speedtest", "frames": [frame],
                                            "files": [], "priority": options.priority, "scale": scale})
         return Submission(job, [])
+
+    def fetch_bakes(self, job_id: int, folder: Path) -> list[tuple[str, str, Path]]:
+        """A finished bake job's caches: (object, cache, zip of its files) each, downloaded into ``folder``."""
+        job = self.job(job_id)
+        if job.get("kind") != "bake":
+            raise InvalidRequest(f"job {job_id} is a job of {job.get('kind', 'frames')}, not a bake")
+        out = []
+        for number, (obj, cache) in enumerate(job["caches"], start=1):
+            path = Path(folder) / f"{number:06d}.zip"
+            self.conn.download(f"/api/jobs/{job_id}/frames/{number}/result", path)
+            out.append((obj, cache, path))
+        return out
 
     def slaves(self) -> list[dict[str, Any]]:
         return self.conn.get("/api/slaves")["slaves"]  # type: ignore[no-any-return]

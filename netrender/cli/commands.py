@@ -21,6 +21,7 @@ from ..common.errors import ApiError, InvalidConfig, InvalidRequest, MasterUnrea
 from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..node.config import SlaveConfig
+from . import bakes
 from .connect import access as _access
 from .connect import master as _master
 from .nodes import doctor, master_nodes, nodes
@@ -122,7 +123,7 @@ def submit(args: argparse.Namespace) -> int:
                          allow_scripts=args.allow_scripts, persistent=args.persistent,
                          persistent_data=args.persistent_data, strict=args.strict, shared=args.shared,
                          output_dir=str(packer.absolute(args.shared_output)) if args.shared_output else "",
-                         tiles=args.tiles, denoise={"on": True, "off": False}.get(args.denoise))
+                         tiles=args.tiles, denoise={"on": True, "off": False}.get(args.denoise), after=args.after)
     sent = client.submit(args.blend, options)
     job = sent.job
     if sent.missing:
@@ -219,8 +220,11 @@ def results(args: argparse.Namespace) -> int:
         session.fill(client, int(session.info["job"]))
         print(f"session {session.name} fetched again into {session.path}", file=sys.stderr)
         return 0
+    if args.job is not None and args.blend is not None:
+        client = Client(_master(args), BarProgress(), access=_access(args))
+        return 0 if bakes.install(client, args.job, args.blend, args.blender) else EXIT_FAILED
     if args.job is None or args.output is None:
-        raise InvalidConfig("give a job and --output, or --session NAME")
+        raise InvalidConfig("give a job and --output (a bake job: --blend FILE), or --session NAME")
     saved = Client(_master(args), BarProgress(), access=_access(args)).download(args.job, args.output)
     print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
     return 0
@@ -273,7 +277,8 @@ def demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "master": run_master, "slave": run_slave, "submit": submit, "status": status, "results": results,
+    "master": run_master, "slave": run_slave, "submit": submit, "bake": bakes.bake, "status": status,
+    "results": results,
     "slaves": slaves, "speedtest": speedtest, "clean": clean, "nodes": nodes, "doctor": doctor,
     "cancel": cancel, "remove": remove, "demo": demo,
 }

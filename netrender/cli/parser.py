@@ -13,6 +13,7 @@ from pathlib import Path
 from .. import __version__
 from ..common.token import ENV_VAR as TOKEN_ENV
 from ..node.config import SlaveConfig
+from . import bakes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "NAME defaults to the start time, YYYY_MM_DD_HH_mm_ss)")
     _sessions_option(p)
 
+    p.add_argument("--after", type=int, default=0, metavar="JOB",
+                   help="start only when job JOB has finished (after a bake job: with its caches)")
+    bakes.add_parser(sub, _master_option)
+
     p = sub.add_parser("status", help="list jobs, or show one job's frames")
     _master_option(p)
     p.add_argument("job", type=int, nargs="?")
@@ -128,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", type=int, nargs="?")
     p.add_argument("--output", type=Path, help="where to put the frames (with --session: the session's folder)")
     p.add_argument("--session", metavar="NAME", help="fetch a previous session's frames, logs and summary again")
+    p.add_argument("--blend", type=Path, help="a bake job: put its caches into this .blend (beside it, marked baked)")
+    p.add_argument("--blender", default="blender", help="with --blend: this machine's Blender (default: blender)")
     _sessions_option(p)
 
     p = sub.add_parser("clean", help="remove results: a job's on the master (default), the SSH nodes' (--remote), "

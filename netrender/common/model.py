@@ -163,6 +163,12 @@ class JobSpec:
     denoise: bool = False
     #: ``"speedtest"``: every slave renders a fixed test scene, and the job's .blend (if any) at ``scale`` %.
     scale: int = 100
+    #: ``"bake"``: task *n* bakes the point cache ``caches[n-1]`` (object, cache name) to disk; ``frames`` are
+    #: then the task numbers, 1 to the number of caches.
+    caches: tuple[tuple[str, str], ...] = ()
+    #: The job this one waits for: it gets no work until that one has finished, and fails if that one fails.
+    #: A render after a bake renders with the baked caches.
+    after: int = 0
 
     @classmethod
     def from_json(cls, data: Any) -> JobSpec:
@@ -215,6 +221,8 @@ class JobSpec:
             size=size,
             denoise=denoise,
             scale=v.int_in(data, "scale", 1, 100, 25) if kind == "speedtest" else 100,
+            caches=_caches(data, frames) if kind == "bake" else (),
+            after=v.int_in(data, "after", 0, 2**53, 0),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -229,7 +237,7 @@ class JobSpec:
         return out
 
 
-KINDS = ("frames", "tiles", "speedtest")
+KINDS = ("frames", "tiles", "speedtest", "bake")
 MAX_TILES = 10_000
 
 
@@ -238,7 +246,7 @@ def _kind(data: dict[str, Any], engine: str, frames: int) -> tuple[str, int, tup
     kind = v.text(data, "kind", "frames")
     if kind not in KINDS:
         raise InvalidRequest(f"'kind' must be one of {', '.join(KINDS)}")
-    if kind in ("frames", "speedtest"):
+    if kind in ("frames", "speedtest", "bake"):
         return kind, 0, (0, 0), False
     if engine != "CYCLES":
         raise InvalidRequest("tiles render with Cycles only: its pixels do not depend on the region rendered")
@@ -251,6 +259,19 @@ def _kind(data: dict[str, Any], engine: str, frames: int) -> tuple[str, int, tup
     if frames * (columns * rows + 1) > MAX_FRAMES:
         raise InvalidRequest(f"{frames} frame(s) of {columns * rows} tiles make more than {MAX_FRAMES} tasks")
     return kind, tiles, (size[0], size[1]), v.field(data, "denoise", bool, False)
+
+
+def _caches(data: dict[str, Any], frames: list[int]) -> tuple[tuple[str, str], ...]:
+    """A bake job's caches, each ``[object, cache]``, one per task numbered from 1."""
+    caches = v.field(data, "caches", list)
+    if not caches or not all(isinstance(c, list) and len(c) == 2 and all(isinstance(n, str) and n for n in c)
+                             for c in caches):
+        raise InvalidRequest("'caches' must list the point caches to bake, each as [object, cache name]")
+    if len({tuple(c) for c in caches}) != len(caches):
+        raise InvalidRequest("'caches' names a cache twice")
+    if frames != list(range(1, len(caches) + 1)):
+        raise InvalidRequest(f"a bake job's 'frames' are its task numbers: 1 to {len(caches)}")
+    return tuple((c[0], c[1]) for c in caches)
 
 
 @dataclass

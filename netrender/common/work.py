@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import validation as v
+from .errors import InvalidRequest
 from .model import FileRef
 from .tiling import Rect
 
@@ -31,11 +32,13 @@ class TaskDetail:
     denoise: bool = False  # tile: keep the passes the denoiser needs; stitch: denoise the frame whole
     inputs: tuple[tuple[int, Rect], ...] = ()  # stitch: each tile's task number and region
     scale: int = 100  # "file" speed test: the scene's resolution in percent ("machine": the fixed test scene)
+    cache: tuple[str, str] = ("", "")  # "bake": the point cache to bake, as its object and cache name
 
     def to_json(self) -> dict[str, Any]:
         return {"number": self.number, "kind": self.kind, "frame": self.frame, "size": list(self.size),
                 "rect": list(self.rect), "denoise": self.denoise,
-                "inputs": [[number, list(rect)] for number, rect in self.inputs], "scale": self.scale}
+                "inputs": [[number, list(rect)] for number, rect in self.inputs], "scale": self.scale,
+                "cache": list(self.cache)}
 
     @classmethod
     def from_json(cls, data: Any) -> TaskDetail:
@@ -44,7 +47,7 @@ class TaskDetail:
                    size=_pair(data.get("size", (0, 0))), rect=_rect(data.get("rect", (0, 0, 0, 0))),
                    denoise=bool(data.get("denoise", False)),
                    inputs=tuple((int(n), _rect(r)) for n, r in data.get("inputs") or ()),
-                   scale=int(data.get("scale", 100)))
+                   scale=int(data.get("scale", 100)), cache=_names(data.get("cache", ("", ""))))
 
 
 def _pair(value: Any) -> tuple[int, int]:
@@ -73,6 +76,10 @@ class Assignment:
     found: tuple[str, ...] = ()
     output_dir: str = ""
     tasks: tuple[TaskDetail, ...] = ()  # what each of ``frames`` is, when it is not a frame to render
+    #: A job rendered after a bake: that job, and each of its tasks (number, object, cache) whose baked files
+    #: the slave puts beside the .blend before it renders.
+    bake_job: int = 0
+    bakes: tuple[tuple[int, str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +95,8 @@ class Assignment:
             "found": list(self.found),
             "output_dir": self.output_dir,
             "tasks": [t.to_json() for t in self.tasks],
+            "bake_job": self.bake_job,
+            "bakes": [list(b) for b in self.bakes],
         }
 
     @classmethod
@@ -106,8 +115,16 @@ class Assignment:
             found=tuple(str(p) for p in data.get("found") or ()),
             output_dir=str(data.get("output_dir") or ""),
             tasks=tuple(TaskDetail.from_json(t) for t in data.get("tasks") or ()),
+            bake_job=int(data.get("bake_job") or 0),
+            bakes=tuple((int(n), str(o), str(c)) for n, o, c in data.get("bakes") or ()),
         )
 
     def detail(self, number: int) -> TaskDetail | None:
         """What task ``number`` is; ``None`` for a frame to render."""
         return next((t for t in self.tasks if t.number == number), None)
+
+
+def _names(value: Any) -> tuple[str, str]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise InvalidRequest(f"a task's 'cache' is [object, cache name], not {value!r}")
+    return str(value[0]), str(value[1])

@@ -21,6 +21,7 @@ from .. import balancing
 from ..balancing import BalanceRules
 from ..common.model import Frame, FrameEvent, FrameStatus, JobStatus, next_frame_status
 from ..common.work import Assignment
+from . import after
 from .jobtypes import Plan
 from .roster import Roster
 from .store import Store
@@ -89,6 +90,9 @@ class Dispatch(Roster):
             if job_id is None:
                 return None
             job = self.store.job(job_id)
+            if after.waiting(self.store, job):
+                passed.add(job_id)  # the job it comes after has not finished
+                continue
             failed = self.store.failed_by(job_id, slave_id) if self.rules.retry else set()
             plan = self.store.plan(job_id)
             if plan.kind != "frames":  # one at a time, and not what cannot start here yet
@@ -110,8 +114,10 @@ class Dispatch(Roster):
             self.store.add_event(job_id, now, "started")
         spec = job.spec
         details = tuple(d for d in map(plan.detail, chunk) if d is not None)
+        bake_job, bakes = after.bakes(self.store, job)
         return Assignment(job_id, tuple(chunk), spec.blend, spec.engine, spec.files, spec.allow_scripts,
-                          spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir, details)
+                          spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir, details,
+                          bake_job, bakes)
 
     def _not_for(self, job_id: int, plan: Plan, slave_id: str, capabilities: frozenset[str]) -> set[int]:
         """The job's queued tasks this slave cannot take now: waiting for others, needing what it lacks, or
@@ -186,11 +192,23 @@ class Dispatch(Roster):
         so that the requests in between never wait for it.
         """
         orphans = self._requeue_lost(now)
+        self._fail_stranded(now)
         if changed := self.speeds.dirty():
             with self.lock, self.store.transaction():
                 self.store.save_speeds(changed)
         self.store.checkpoint()
         return orphans
+
+    def _fail_stranded(self, now: float) -> None:
+        """Jobs waiting for one that failed, was cancelled or removed fail their queued tasks, with the reason."""
+        with self.lock, self.store.transaction():
+            for job_id, why in after.stranded(self.store):
+                queued = [f for f in self.store.frames(job_id) if f.status is FrameStatus.QUEUED]
+                for frame in queued:
+                    frame.message, frame.finished_at = why, now
+                self._move(queued, FrameEvent.FAIL)
+                self.store.add_event(job_id, now, f"cannot start: {why}")
+                self._note_finish(job_id, now)
 
     def _requeue_lost(self, now: float) -> list[Frame]:
         with self.lock, self.store.transaction():

@@ -28,6 +28,7 @@ from typing import Any
 from ..common.blobs import BlobStore
 from ..common.errors import Conflict, MissingFiles, NotFound
 from ..common.model import Frame, FrameEvent, FrameStatus, Job, JobControl, JobSpec
+from . import after
 from .jobtypes import Plan
 from .nodes import NodeList
 from .results import EXR_MAGIC, Results
@@ -120,6 +121,8 @@ class Farm(Results, NodeList):
 
         A job rendered in place names a .blend on shared storage instead, which must be there.
         """
+        with self.lock:
+            after.check(self.store, spec)
         self.storage.check_job(spec.blend, spec.output_dir, spec.shared)
         missing = self.blobs.missing(f.sha256 for f in spec.files)
         if missing:

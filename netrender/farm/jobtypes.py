@@ -13,6 +13,10 @@ kind says what they are:
   when the job asks). The tiles of frame *i* (in the job's frame order) are
   tasks ``i*T + 1 … (i+1)*T``; its stitch is task ``F*T + i + 1``. A stitch
   waits for its tiles; one that denoises needs a slave whose Blender can.
+- **speedtest**: tasks pinned to each slave alive: a fixed machine test, and
+  the job's .blend at a small size.
+- **bake**: task *n* bakes the scene's point cache ``caches[n-1]`` to disk;
+  its result is a zip of the cache's files, not a picture.
 
 Everything here is pure: a :class:`Plan` is built from the job's spec once,
 kept with the job, and answers the farm's questions.
@@ -44,12 +48,15 @@ class Plan:
     slaves: tuple[str, ...] = ()  # speedtest: the slaves tested, each given its own tasks
     tests: tuple[str, ...] = ()  # speedtest: "machine", then "file" when the job has a .blend
     scale: int = 100  # speedtest: the file test's resolution, in percent
+    caches: tuple[tuple[str, str], ...] = ()  # bake: each task's point cache (object, cache name)
 
     @classmethod
     def of(cls, spec: JobSpec, slaves: tuple[str, ...] = ()) -> Plan:
         """The plan of a job; ``slaves``: those a speed test tests (the farm picks them)."""
         if spec.kind == "frames":
             return cls()
+        if spec.kind == "bake":
+            return cls("bake", caches=spec.caches)
         if spec.kind == "speedtest":
             tests = ("machine", "file") if spec.blend else ("machine",)
             return cls("speedtest", tuple(spec.frames), slaves=slaves, tests=tests, scale=spec.scale)
@@ -58,6 +65,8 @@ class Plan:
     def to_json(self) -> str:
         if self.kind == "frames":
             return "{}"
+        if self.kind == "bake":
+            return json.dumps({"kind": "bake", "caches": [list(c) for c in self.caches]})
         return json.dumps({"kind": self.kind, "frames": list(self.frames), "grid": list(self.grid),
                            "size": list(self.size), "denoise": self.denoise, "slaves": list(self.slaves),
                            "tests": list(self.tests), "scale": self.scale})
@@ -67,6 +76,8 @@ class Plan:
         data: dict[str, Any] = json.loads(text or "{}")
         if data.get("kind", "frames") == "frames":
             return cls()
+        if data["kind"] == "bake":
+            return cls("bake", caches=tuple((o, c) for o, c in data["caches"]))
         columns, rows = data["grid"]
         width, height = data["size"]
         return cls(data["kind"], tuple(data["frames"]), (columns, rows), (width, height), bool(data["denoise"]),
@@ -83,12 +94,16 @@ class Plan:
             return list(frames)
         if self.kind == "speedtest":
             return list(range(1, len(self.slaves) * len(self.tests) + 1))
+        if self.kind == "bake":
+            return list(range(1, len(self.caches) + 1))
         return list(range(1, len(self.frames) * (self.tiles + 1) + 1))
 
     def detail(self, number: int) -> TaskDetail | None:
         """What task ``number`` is; ``None`` for a frame of a job of frames."""
         if self.kind == "frames":
             return None
+        if self.kind == "bake":
+            return TaskDetail(number, "bake", number, cache=self.caches[number - 1])
         if self.kind == "speedtest":
             test = self.tests[(number - 1) % len(self.tests)]
             return TaskDetail(number, test, self.frames[0] if test == "file" else 1,
@@ -138,7 +153,7 @@ class Plan:
 
     def output(self, frame: int) -> int:
         """The task whose result is ``frame``'s: the frame itself, or its stitch."""
-        if self.kind in ("frames", "speedtest"):
+        if self.kind in ("frames", "speedtest", "bake"):
             return frame
         return len(self.frames) * self.tiles + self.frames.index(frame) + 1
 
@@ -146,6 +161,6 @@ class Plan:
         """Each Blender frame and the task giving its result; ``frames``: a job of frames' task numbers."""
         if self.kind == "frames":
             return [(frame, frame) for frame in frames]
-        if self.kind == "speedtest":
-            return []  # measures, not pictures
+        if self.kind in ("speedtest", "bake"):
+            return []  # measures or caches, not pictures
         return [(frame, self.output(frame)) for frame in self.frames]

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..common.blobs import read_chunks, write_stream
-from ..common.errors import Conflict, FrameNotReady, InvalidRequest, StorageFull, TooLarge
+from ..common.errors import Conflict, FrameNotReady, InvalidRequest, NotFound, StorageFull, TooLarge
 from ..common.model import Frame, FrameEvent, FrameStatus, Job
 from ..common.work import Assignment
 from .dispatch import Dispatch
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
+ZIP_MAGIC = b"PK\x03\x04"  # a bake's result: the cache files it wrote
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PID = os.getpid()
 _SERIAL = itertools.count()  # names uploads in progress; next() is atomic under the GIL
@@ -102,8 +103,11 @@ class Results(Dispatch):
         incoming = f"{self._frames_dir(job_id)}/.incoming-{_PID}-{next(_SERIAL)}.exr"  # unique, without a syscall
         placed = False
         try:
-            self._receive_result(chunks, incoming)
+            head = self._receive_result(chunks, incoming)
             with self.lock, self.store.transaction():
+                if (head == ZIP_MAGIC) != (self.store.plan(job_id).kind == "bake"):
+                    raise InvalidRequest("a bake's result must be a zip of its cache files" if head == EXR_MAGIC
+                                         else "a frame result must be an OpenEXR file")
                 frame = self.store.frame(job_id, number)
                 if frame.status is FrameStatus.DONE:  # stored once; a move to done notes the slave itself (step 6)
                     self.store.touch_slave(slave_id, now)
@@ -127,8 +131,8 @@ class Results(Dispatch):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(incoming)
 
-    def _receive_result(self, chunks: Iterable[bytes], path: str) -> None:
-        """Stream a frame result into the new file ``path``; it must be an EXR.
+    def _receive_result(self, chunks: Iterable[bytes], path: str) -> bytes:
+        """Stream a frame result into the new file ``path``; it must be an EXR (or a bake's zip); its magic.
 
         :func:`blobs.write_stream` with less around it, for the many small
         files of a busy farm: the file is created under the name it will be
@@ -159,10 +163,11 @@ class Results(Dispatch):
                     view = memoryview(block)
                     while view:
                         view = view[os.write(fd, view):]
-                if head != EXR_MAGIC:
+                if head not in (EXR_MAGIC, ZIP_MAGIC):
                     raise InvalidRequest("a frame result must be an OpenEXR file")
             finally:
                 os.close(fd)
+            return head
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(f"no space left to store {os.path.basename(path)}") from exc
@@ -212,6 +217,8 @@ class Results(Dispatch):
         if frame.status is not FrameStatus.DONE:
             raise FrameNotReady(f"frame {number} of job {job_id} is {frame.status.value}: no thumbnail yet",
                                 details={"status": frame.status.value})
+        if self.store.plan(job_id).kind == "bake":
+            raise NotFound(f"task {number} of job {job_id} baked a cache: it has no picture")
         path = self.thumbnail_path(job_id, number)
         if path.is_file():
             return path
@@ -229,6 +236,9 @@ class Results(Dispatch):
         """
         status = {f.number: f.status for f in self.frames(job_id)}
         plan = self.store.plan(job_id)  # a frame's image: its own task, or the stitch of its tiles
+        if plan.kind == "bake":
+            yield from self._caches_zip(job_id, [n for n, s in status.items() if s is FrameStatus.DONE])
+            return
         outputs = [(frame, task) for frame, task in plan.outputs(list(status)) if status[task] is FrameStatus.DONE]
         sink = _Sink()
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -240,6 +250,20 @@ class Results(Dispatch):
                     for block in read_chunks(src):
                         dst.write(block)
                         yield sink.take()
+            yield sink.take()
+        yield sink.take()
+
+    def _caches_zip(self, job_id: int, done: list[int]) -> Iterator[bytes]:
+        """A bake job's cache files, laid out as beside the .blend (``blendcache_<file>/…``), to unpack there."""
+        sink = _Sink()
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for number in done:
+                with zipfile.ZipFile(self.frame_path(job_id, number)) as baked:
+                    for member in baked.infolist():
+                        with baked.open(member) as src, archive.open(member.filename, "w") as dst:
+                            for block in read_chunks(src):
+                                dst.write(block)
+                                yield sink.take()
             yield sink.take()
         yield sink.take()
 

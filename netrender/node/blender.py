@@ -41,6 +41,8 @@ THUMBNAIL_SCRIPT = Path(__file__).resolve().parent / "in_blender" / "thumbnails.
 MISSING_SCRIPT = THUMBNAIL_SCRIPT.with_name("missing.py")
 #: Run last by :func:`session_argv`: it keeps Blender and its loaded file, rendering frames on request.
 DRIVER_SCRIPT = THUMBNAIL_SCRIPT.with_name("driver.py")
+#: Lists, bakes and installs point caches (``bake`` jobs, and a render after one).
+CACHES_SCRIPT = THUMBNAIL_SCRIPT.with_name("caches.py")
 #: What a Blender on another machine needs of this package: the scripts it runs.
 SCRIPTS = (MISSING_SCRIPT, THUMBNAIL_SCRIPT, DRIVER_SCRIPT)
 #: The environment variable that hands the driver its token.
@@ -112,6 +114,20 @@ def session_argv(
         "--python", driver,
         "--", str(port), *(["--persistent-data"] if persistent_data else []),
     ]
+
+
+def caches_argv(blender: str, blend: Path | str, threads: int, action: Sequence[str], report: Path | str, *,
+                allow_scripts: bool = False) -> list[str]:
+    """The command line that runs :data:`CACHES_SCRIPT` on ``blend``: ``action`` is ``list``,
+    ``bake OBJECT CACHE`` or ``install MANIFEST``; its findings go to the JSON file ``report``.
+
+    The file's own scripts stay off unless allowed, as for a render (a driver
+    may move what the simulation collides with), ``-t`` gives the bake the
+    slave's threads, and the missing-files report comes first, as for a render.
+    """
+    return [blender, "-b", str(blend), "--enable-autoexec" if allow_scripts else "--disable-autoexec", "-noaudio",
+            "-t", str(threads), "--python-exit-code", "1", "--python", str(MISSING_SCRIPT),
+            "--python", str(CACHES_SCRIPT), "--", *action, "--report", str(report)]
 
 
 def _scene_argv(blender: str, blend: Path | str, output_dir: Path | str, engine: str, threads: int,

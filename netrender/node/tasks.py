@@ -23,7 +23,7 @@ from ..common.errors import ApiError
 from ..common.work import Assignment, TaskDetail
 from ..samples import build_scene
 from . import blender
-from .files import JobFiles
+from .bakes import Baking
 from .session import FrameOutcome, SessionSpec
 from .sessions import Sessions
 from .stitch import StitchError, crop, size_of, stitch
@@ -44,7 +44,7 @@ def _size(region: tiling.Rect) -> tuple[int, int]:
 MACHINE_SIZE, MACHINE_SAMPLES = "480x270", 64
 
 
-class TaskRunning(JobFiles):
+class TaskRunning(Baking):
     """The task part of :class:`~netrender.slave.Slave`, which provides what is declared here."""
 
     conn: Connection
@@ -64,6 +64,8 @@ class TaskRunning(JobFiles):
             return self.sessions.render(spec, log_path, detail.frame, should_stop, {"scale": detail.scale})
         if detail.kind == "machine":
             return self._machine_test(spec, log_path)
+        if detail.kind == "bake":
+            return self._bake(work, detail, spec, log_path, should_stop)
         return FrameOutcome(number, error=f"this slave does not know tasks of kind {detail.kind!r}")
 
     def _tile(self, detail: TaskDetail, spec: SessionSpec, log_path: Path,

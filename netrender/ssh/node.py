@@ -25,7 +25,7 @@ from typing import Any
 
 from ..common.connection import Access
 from ..common.nodes import NodeSpec
-from ..common.work import Assignment
+from ..common.work import Assignment, TaskDetail
 from ..node import blender
 from ..node.config import SlaveConfig
 from ..node.files import FetchFailed
@@ -163,6 +163,16 @@ class SshSlave(Slave):
         for ref in work.files:
             self.hashes[os.path.normpath(root / ref.path)] = ref.sha256
         return blend
+
+    # Bakes write beside the .blend, which the node's cache of files by hash cannot follow yet.
+    NO_BAKES = "SSH nodes do not bake, nor render after a bake, yet: an ordinary slave does"
+
+    def _bake(self, work: Assignment, detail: TaskDetail, spec: SessionSpec, log_path: Path,
+              should_stop: Callable[[], bool]) -> FrameOutcome:
+        return FrameOutcome(detail.number, error=self.NO_BAKES)
+
+    def _install_bakes(self, work: Assignment, blend: Path) -> None:
+        raise FetchFailed(self.NO_BAKES)
 
     def _machine_test(self, spec: SessionSpec, log_path: Path) -> FrameOutcome:
         """The fixed speed test, made here by the Blender of this machine, rendered in a Blender on the node."""

@@ -173,7 +173,9 @@ def test_an_assignment_as_json_has_every_field_and_comes_back_whole() -> None:
     work = Assignment(4, (1, 2), "a.blend", "CYCLES", files, True, False, True, output_dir="/srv/out")
     as_dicts = [dataclasses.asdict(f) for f in files]
     assert work.to_json() == {**dataclasses.asdict(work), "frames": [1, 2], "files": as_dicts, "found": [],
-                              "tasks": []}
+                              "tasks": [], "bakes": []}
+    after_bake = Assignment(6, (1,), "a.blend", "CYCLES", files, bake_job=5, bakes=((1, "Cloth", "Cloth"),))
+    assert Assignment.from_json(after_bake.to_json()) == after_bake
     assert Assignment.from_json(work.to_json()) == work
     shared = Assignment(5, (3,), "P:\\show\\a.blend", "CYCLES", (), shared=True, found=("P:\\show\\t.png",))
     assert Assignment.from_json(shared.to_json()) == shared
@@ -181,3 +183,6 @@ def test_an_assignment_as_json_has_every_field_and_comes_back_whole() -> None:
     stitch = TaskDetail(9, "stitch", 12, (1920, 1080), inputs=((7, (0, 0, 480, 270)), (8, (480, 0, 960, 270))))
     tiled = Assignment(6, (7, 9), "a.blend", "CYCLES", files, tasks=(tile, stitch))
     assert Assignment.from_json(tiled.to_json()) == tiled and tiled.detail(9) == stitch and tiled.detail(1) is None
+    baking = Assignment(8, (2,), "a.blend", "CYCLES", files, tasks=(TaskDetail(2, "bake", 2, cache=("Emitter",
+                                                                                                 "particles/P")),))
+    assert Assignment.from_json(baking.to_json()) == baking

@@ -10,7 +10,9 @@ import pytest
 
 import netrender
 from netrender.node.blender import (
+    CACHES_SCRIPT,
     MISSING_SCRIPT,
+    caches_argv,
     frame_file,
     load_error,
     missing_message,
@@ -39,6 +41,18 @@ def test_render_argv_exact() -> None:
         "-f", "1,2,3",
     ]
     assert MISSING_SCRIPT.is_absolute() and MISSING_SCRIPT.is_file()
+
+
+def test_caches_argv_exact() -> None:
+    """A bake: the file's scripts off, the slave's threads, missing files reported first, our script last."""
+    argv = caches_argv("blender", "/j/files/shots/shot.blend", 1, ["bake", "Cloth", "Cloth"], "/j/out/r.json")
+    assert argv == [
+        "blender", "-b", "/j/files/shots/shot.blend", "--disable-autoexec", "-noaudio", "-t", "1",
+        "--python-exit-code", "1", "--python", str(MISSING_SCRIPT), "--python", str(CACHES_SCRIPT),
+        "--", "bake", "Cloth", "Cloth", "--report", "/j/out/r.json",
+    ]
+    assert CACHES_SCRIPT.is_file()
+    assert caches_argv("b", "f.blend", 2, ["list"], "r", allow_scripts=True)[3] == "--enable-autoexec"
 
 
 def test_render_argv_with_thumbnails_runs_our_script_after_the_file_and_before_rendering() -> None:

@@ -115,6 +115,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE ssh_nodes (name TEXT PRIMARY KEY, spec TEXT NOT NULL, added_at REAL NOT NULL);
     """,
+    # 10: a job that waits for another (a render after its bake)
+    """
+    ALTER TABLE jobs ADD COLUMN after_job INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
