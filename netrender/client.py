@@ -39,6 +39,7 @@ from .common.retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
 from .pack import packer, scene
 from .pack.hashes import HashCache
 from .pack.packer import LocalFile
+from .pack.vcs import Repository
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,13 @@ class Client:
             "blend": files[0].path, "files": [f.ref() for f in files], "missing": [str(p) for p in sent.missing],
         })
         return sent
+
+    def submit_versioned(self, blend: Path, repository: Repository, options: JobOptions) -> Submission:
+        """A job whose slaves check ``repository`` out at its revision: nothing is uploaded."""
+        job = self._create(Path(blend), options, {
+            "vcs": repository.system, "remote": repository.remote, "revision": repository.revision,
+            "blend": repository.path, "files": []})
+        return Submission(job, [])
 
     def _submit_in_place(self, blend: Path, options: JobOptions) -> Submission:
         """A job whose slaves read its files where they are, on shared storage: listed, not uploaded."""

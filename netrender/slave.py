@@ -112,6 +112,7 @@ class Slave(ChunkRendering):
         self._idle_since: float | None = None  # when the slave last found no work, in a row of empty answers
         self.courier: Courier | None = None  # delivers in the background while run() runs
         self.banners: dict[int, str] = {}
+        self.checkout_notes: dict[int, str] = {}
 
     def _session(self, spec: SessionSpec, log_path: Path) -> BlenderSession:
         echo = (lambda line: print(line, end="", flush=True)) if self.config.console_log else (lambda line: None)

@@ -21,6 +21,9 @@ python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 # Mesa's software OpenGL (llvmpipe, in libgl1-mesa-dri: the OpenGL 3.3 Blender needs).
 [ -n "$extras" ] && ! command -v Xvfb >/dev/null && packages+=(xvfb)
 [ -n "$extras" ] && ! dpkg -s libgl1-mesa-dri >/dev/null 2>&1 && packages+=(libgl1-mesa-dri)
+# Versioned jobs are tested against real Git and Subversion repositories the tests make.
+[ -n "$extras" ] && ! command -v git >/dev/null && packages+=(git)
+[ -n "$extras" ] && ! command -v svn >/dev/null && packages+=(subversion)
 # SSH nodes are tested against Debian's own OpenSSH server, which each test starts on loopback.
 [ -n "$extras" ] && [ ! -x /usr/sbin/sshd ] && packages+=(openssh-server)
 if [ ${#packages[@]} -gt 0 ]; then

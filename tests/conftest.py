@@ -270,3 +270,7 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[[str], Sshd]]:
 @pytest.fixture
 def sshd(sshd_factory: Callable[[str], Sshd]) -> Sshd:
     return sshd_factory("node")
+
+
+# The whole-farm fixture of the CLI tests; last, since it takes wait_until from here.
+from e2e_farm import cli_farm  # noqa: E402, F401

@@ -124,7 +124,10 @@ def submit(args: argparse.Namespace) -> int:
                          persistent_data=args.persistent_data, strict=args.strict, shared=args.shared,
                          output_dir=str(packer.absolute(args.shared_output)) if args.shared_output else "",
                          tiles=args.tiles, denoise={"on": True, "off": False}.get(args.denoise), after=args.after)
-    sent = client.submit(args.blend, options)
+    if args.vcs:
+        sent = client.submit_versioned(args.blend, _repository(args), options)
+    else:
+        sent = client.submit(args.blend, options)
     job = sent.job
     if sent.missing:
         print(f"warning: {args.blend} names {len(sent.missing)} file(s) that do not exist here; the job renders "
@@ -148,6 +151,19 @@ def submit(args: argparse.Namespace) -> int:
         session.fill(client, job["id"])
         print((session.path / "summary.txt").read_text(encoding="utf-8"), file=sys.stderr, end="")
     return 0 if final["status"] == "finished" else EXIT_FAILED
+
+
+def _repository(args: argparse.Namespace) -> Any:
+    from ..common.vcs import redact
+    from ..pack.vcs import detect
+
+    repository = detect(args.blend, args.vcs, args.remote, args.revision)
+    print(f"the slaves check out {repository.path} from {repository.system} {redact(repository.remote)} at "
+          f"{repository.revision}", file=sys.stderr)
+    if repository.changed:
+        print(f"warning: {len(repository.changed)} file(s) changed here are not committed; the farm renders the "
+              f"committed {repository.revision} without them: {', '.join(repository.changed[:5])}", file=sys.stderr)
+    return repository
 
 
 def status(args: argparse.Namespace) -> int:

@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "NAME defaults to the start time, YYYY_MM_DD_HH_mm_ss)")
     _sessions_option(p)
 
+    p.add_argument("--vcs", nargs="?", const="auto", choices=("auto", "git", "svn"),
+                   help="the slaves check the file out of its Git or Subversion repository instead of receiving "
+                        "uploads: the committed revision, from the remote (default: found from the working copy)")
+    p.add_argument("--remote", default="", help="with --vcs: the repository's URL (default: the working copy's)")
+    p.add_argument("--revision", default="", help="with --vcs: the commit or revision (default: the current one)")
     p.add_argument("--after", type=int, default=0, metavar="JOB",
                    help="start only when job JOB has finished (after a bake job: with its caches)")
     bakes.add_parser(sub, _master_option)

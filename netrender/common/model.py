@@ -11,7 +11,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import tiling
+from . import tiling, vcs
 from . import validation as v
 from .errors import InvalidRequest, InvalidTransition
 
@@ -169,6 +169,11 @@ class JobSpec:
     #: The job this one waits for: it gets no work until that one has finished, and fails if that one fails.
     #: A render after a bake renders with the baked caches.
     after: int = 0
+    #: Files from version control (:mod:`netrender.common.vcs`) instead of uploads: ``vcs`` is ``git`` or
+    #: ``svn``, ``blend`` the .blend's path in the repository at ``revision``; ``files`` is then empty.
+    vcs: str = ""
+    remote: str = ""
+    revision: str = ""
 
     @classmethod
     def from_json(cls, data: Any) -> JobSpec:
@@ -177,6 +182,10 @@ class JobSpec:
         shared = v.field(data, "shared", bool, False)
         if data.get("kind") == "speedtest" and not files and not data.get("blend"):
             blend = ""  # the machine test alone: nothing to send
+        elif data.get("vcs"):
+            blend = v.safe_relpath(data.get("blend"))
+            if files or shared:
+                raise InvalidRequest("a job from version control carries no 'files' and is not 'shared'")
         elif shared:
             blend = v.client_path(data.get("blend"), "blend")
             if files:
@@ -223,6 +232,7 @@ class JobSpec:
             scale=v.int_in(data, "scale", 1, 100, 25) if kind == "speedtest" else 100,
             caches=_caches(data, frames) if kind == "bake" else (),
             after=v.int_in(data, "after", 0, 2**53, 0),
+            **_vcs(data),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -234,6 +244,7 @@ class JobSpec:
         out["found"] = list(self.found)
         out["size"] = list(self.size)
         out["grid"] = list(tiling.grid(self.tiles, *self.size)) if self.kind == "tiles" else None  # as made
+        out["remote"] = vcs.redact(self.remote)  # the slaves get the remote whole, in their assignments only
         return out
 
 
@@ -259,6 +270,14 @@ def _kind(data: dict[str, Any], engine: str, frames: int) -> tuple[str, int, tup
     if frames * (columns * rows + 1) > MAX_FRAMES:
         raise InvalidRequest(f"{frames} frame(s) of {columns * rows} tiles make more than {MAX_FRAMES} tasks")
     return kind, tiles, (size[0], size[1]), v.field(data, "denoise", bool, False)
+
+
+def _vcs(data: dict[str, Any]) -> dict[str, str]:
+    if not data.get("vcs"):
+        return {}
+    system, remote, revision = vcs.check(v.text(data, "vcs"), v.text(data, "remote", limit=vcs.MAX_REMOTE),
+                                         v.text(data, "revision"))
+    return {"vcs": system, "remote": remote, "revision": revision}
 
 
 def _caches(data: dict[str, Any], frames: list[int]) -> tuple[tuple[str, str], ...]:

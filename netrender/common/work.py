@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import validation as v
+from . import vcs
 from .errors import InvalidRequest
 from .model import FileRef
 from .tiling import Rect
@@ -80,6 +81,10 @@ class Assignment:
     #: the slave puts beside the .blend before it renders.
     bake_job: int = 0
     bakes: tuple[tuple[int, str, str], ...] = ()
+    #: Files from version control instead (``blend`` is then the path in the repository): see JobSpec.
+    vcs: str = ""
+    remote: str = ""
+    revision: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +102,9 @@ class Assignment:
             "tasks": [t.to_json() for t in self.tasks],
             "bake_job": self.bake_job,
             "bakes": [list(b) for b in self.bakes],
+            "vcs": self.vcs,
+            "remote": self.remote,
+            "revision": self.revision,
         }
 
     @classmethod
@@ -117,11 +125,20 @@ class Assignment:
             tasks=tuple(TaskDetail.from_json(t) for t in data.get("tasks") or ()),
             bake_job=int(data.get("bake_job") or 0),
             bakes=tuple((int(n), str(o), str(c)) for n, o, c in data.get("bakes") or ()),
+            **_vcs(data),
         )
 
     def detail(self, number: int) -> TaskDetail | None:
         """What task ``number`` is; ``None`` for a frame to render."""
         return next((t for t in self.tasks if t.number == number), None)
+
+
+def _vcs(data: dict[str, Any]) -> dict[str, str]:
+    """Checked again on the slave: it runs git or svn with them."""
+    if not data.get("vcs"):
+        return {}
+    system, remote, revision = vcs.check(str(data["vcs"]), str(data.get("remote", "")), str(data.get("revision", "")))
+    return {"vcs": system, "remote": remote, "revision": revision}
 
 
 def _names(value: Any) -> tuple[str, str]:

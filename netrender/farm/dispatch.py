@@ -117,7 +117,7 @@ class Dispatch(Roster):
         bake_job, bakes = after.bakes(self.store, job)
         return Assignment(job_id, tuple(chunk), spec.blend, spec.engine, spec.files, spec.allow_scripts,
                           spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir, details,
-                          bake_job, bakes)
+                          bake_job, bakes, spec.vcs, spec.remote, spec.revision)
 
     def _not_for(self, job_id: int, plan: Plan, slave_id: str, capabilities: frozenset[str]) -> set[int]:
         """The job's queued tasks this slave cannot take now: waiting for others, needing what it lacks, or

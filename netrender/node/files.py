@@ -24,6 +24,7 @@ from ..common.pathmap import PathMap
 from ..common.retry import FETCH_BACKOFF
 from ..common.work import Assignment
 from . import blender
+from .checkout import CheckoutFailed, WorkingCopies
 from .identity import Identity
 
 
@@ -37,6 +38,9 @@ class JobFiles(Identity):
     """The files part of :class:`~netrender.slave.Slave`, which provides what is declared here."""
 
     cache: BlobStore
+    working_copies: WorkingCopies | None = None
+    #: Job id -> what checking its files out took, said at the top of its frames' logs.
+    checkout_notes: dict[int, str]
     clock: Callable[[], float]
     sleep: Callable[[float], object]
 
@@ -51,6 +55,8 @@ class JobFiles(Identity):
         :raise MasterUnreachable: the master cannot be reached (the chunk is
             given back, as for any lost connection).
         """
+        if work.vcs:
+            return self._checkout(work)
         if work.shared:
             local = self.config.path_map.local
             unseen = [path for path in (work.blend, *work.found) if not os.path.exists(local(path))]
@@ -73,6 +79,20 @@ class JobFiles(Identity):
             if not dest.is_file() or dest.stat().st_size != ref.size:
                 self.cache.link(ref.sha256, dest)
         return root / work.blend
+
+    def _checkout(self, work: Assignment) -> Path:
+        """The job's files from version control, checked out once per job (see :mod:`.checkout`)."""
+        if self.working_copies is None:
+            self.working_copies = WorkingCopies(self.folder / "vcs")
+        copies = self.working_copies
+        self.on_status(f"checking out {work.blend} at {work.revision}")
+        try:
+            done = copies.checkout(work, self.folder / f"job_{work.job_id}" / "files")
+        except CheckoutFailed as exc:
+            raise FetchFailed(str(exc)) from exc
+        if done is not None:
+            self.checkout_notes[work.job_id] = done.note(work)
+        return self.folder / f"job_{work.job_id}" / "files" / work.blend
 
     def _sent(self, work: Assignment, job_dir: Path) -> frozenset[str]:
         return sent_paths(work, job_dir / "files", self.config.path_map)

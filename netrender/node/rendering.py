@@ -130,7 +130,9 @@ class ChunkRendering(TaskRunning):
                 self._cancelled(work, work.frames[i:])
                 break
             log_path = job_dir / "logs" / f"{frame:06d}.log"
-            log_path.write_text(_frame_log(work.job_id, frame, outcome.log, self.banners), encoding="utf-8")
+            note = self.checkout_notes.get(work.job_id, "")
+            text = _frame_log(work.job_id, frame, outcome.log, self.banners)
+            log_path.write_text(f"{note}\n{text}" if note else text, encoding="utf-8")
             self.outbox.put("log", work.job_id, (frame,), payload=log_path, slave_id=self.id)
             if outcome.fetch is not None:
                 self._fetch_frame(work, frame, outcome, spec.output_dir, report)

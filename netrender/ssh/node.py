@@ -149,6 +149,8 @@ class SshSlave(Slave):
 
     def fetch(self, work: Assignment) -> Path:
         """The job's files here, their hashes noted for the node; a job on shared storage must be seen there."""
+        if work.vcs:
+            raise FetchFailed("SSH nodes do not check jobs out of version control yet: an ordinary slave does")
         if work.shared:
             sftp = self.link.sftp()
             for path in (work.blend, *work.found):

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import io
 import shutil
-import signal
 import subprocess
-import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import wait_until
+from e2e_farm import netrender
 from pixels import differences
 
 from netrender.client import Client, JobOptions
-from netrender.master import MasterConfig, MasterServer
 from netrender.pack.hashes import HashCache
 
 pytestmark = pytest.mark.blender
@@ -105,37 +102,6 @@ def render(blend: Path, output: Path, frame: int) -> Path:
     return output / f"{frame:06d}.exr"
 
 
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Any]:
-    master = MasterServer(MasterConfig(path=tmp_path / "master", address="127.0.0.1", port=0))
-    master.start()
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def slave(name: str) -> str:
-        with open(tmp_path / f"{name}.log", "wb") as log:
-            procs.append(subprocess.Popen([sys.executable, "-m", "netrender", "slave", "--master", master.url,
-                                           "--name", name, "--path", str(tmp_path / name), "--threads", "1"],
-                                          stdout=log, stderr=subprocess.STDOUT))
-        client = Client(master.url)
-        return wait_until(lambda: next((s["id"] for s in client.slaves() if s["name"] == name), None),  # type: ignore[no-any-return]
-                          what=f"slave {name} to register")
-
-    master.slave = slave  # type: ignore[attr-defined]
-    yield master
-    for proc in procs:
-        proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    master.close()
-
-
-def netrender(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "netrender", *args], capture_output=True, text=True, timeout=600)
-
-
 def copy_of(blend: Path, folder: Path) -> Path:
     """The scene in a project of its own (the bake changes the file and writes beside it)."""
     shutil.copytree(blend.parent.parent, folder)
@@ -143,18 +109,18 @@ def copy_of(blend: Path, folder: Path) -> Path:
 
 
 def test_caches_baked_on_two_slaves_go_into_the_file_and_render_like_a_local_bake(
-    tmp_path: Path, farm: Any, simulation: tuple[Path, dict[int, Path]]
+    tmp_path: Path, cli_farm: Any, simulation: tuple[Path, dict[int, Path]]
 ) -> None:
     blend = copy_of(simulation[0], tmp_path / "project")
-    slaves = {farm.slave("one"), farm.slave("two")}
+    slaves = {cli_farm.slave("one"), cli_farm.slave("two")}
     assert differences(render(blend, tmp_path / "unbaked", 18), simulation[1][18]) != []  # a cache matters here
 
-    queued = netrender("bake", str(blend), "--master", farm.url, "--no-wait")
+    queued = netrender("bake", str(blend), "--master", cli_farm.url, "--no-wait")
     assert queued.returncode == 0, queued.stderr
     job_id = int(queued.stdout.split()[0])
-    done = netrender("results", str(job_id), "--blend", str(blend), "--master", farm.url)  # waits, then puts
+    done = netrender("results", str(job_id), "--blend", str(blend), "--master", cli_farm.url)  # waits, then puts
     assert done.returncode == 0, done.stderr
-    job = Client(farm.url).job(job_id)
+    job = Client(cli_farm.url).job(job_id)
     assert job["kind"] == "bake" and job["status"] == "finished"
     assert [t["message"] for t in job["frames"]] == ["", ""]
     assert {t["slave_id"] for t in job["frames"]} == slaves  # one cache on each slave
@@ -165,22 +131,22 @@ def test_caches_baked_on_two_slaves_go_into_the_file_and_render_like_a_local_bak
     for frame in (17, 18):  # the file reopened: Blender reads the farm's caches
         assert differences(render(blend, tmp_path / "after", frame), simulation[1][frame]) == []
 
-    archive = Client(farm.url).conn.request("GET", f"/api/jobs/{job['id']}/results.zip").content
+    archive = Client(cli_farm.url).conn.request("GET", f"/api/jobs/{job['id']}/results.zip").content
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:  # the monitor's zip: to unpack beside the .blend
         assert sorted(zf.namelist()) == [f"blendcache_shot/{name}" for name in cached]
 
 
 def test_a_render_after_a_bake_waits_for_it_and_renders_with_its_caches(
-    tmp_path: Path, farm: Any, simulation: tuple[Path, dict[int, Path]]
+    tmp_path: Path, cli_farm: Any, simulation: tuple[Path, dict[int, Path]]
 ) -> None:
     blend = copy_of(simulation[0], tmp_path / "project")
-    farm.slave("one")
-    farm.slave("two")
-    done = netrender("bake", str(blend), "--master", farm.url, "--then-render", "--frames", "17-18",
+    cli_farm.slave("one")
+    cli_farm.slave("two")
+    done = netrender("bake", str(blend), "--master", cli_farm.url, "--then-render", "--frames", "17-18",
                      "--output", str(tmp_path / "farm"))
     assert done.returncode == 0, done.stderr
     bake_id, render_id = map(int, done.stdout.split())
-    client = Client(farm.url)
+    client = Client(cli_farm.url)
     baked, rendered = client.job(bake_id), client.job(render_id)
     assert rendered["after"] == bake_id and rendered["status"] == "finished"
     assert min(t["dispatched_at"] for t in rendered["frames"]) >= baked["finished_at"]  # it waited
@@ -189,11 +155,11 @@ def test_a_render_after_a_bake_waits_for_it_and_renders_with_its_caches(
 
 
 def test_a_failed_bake_fails_the_render_after_it_with_the_reason(
-    tmp_path: Path, farm: Any, simulation: tuple[Path, dict[int, Path]]
+    tmp_path: Path, cli_farm: Any, simulation: tuple[Path, dict[int, Path]]
 ) -> None:
     blend = copy_of(simulation[0], tmp_path / "project")
-    farm.slave("one")
-    client = Client(farm.url, hashes=HashCache(None))
+    cli_farm.slave("one")
+    client = Client(cli_farm.url, hashes=HashCache(None))
     client.conn.request("PATCH", "/api/balancing", json={"retry": False})
     bake = client.submit(blend, JobOptions(frames=[], caches=[("Nobody", "Cloth")])).job
     render_job = client.submit(blend, JobOptions(frames=[17, 18], after=bake["id"])).job

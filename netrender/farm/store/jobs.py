@@ -75,13 +75,13 @@ class JobRows:
             cur = db.execute(
                 "INSERT INTO jobs (name, category, tags, priority, chunks, engine, blend, control,"
                 " submitted_at, allow_scripts, persistent, persistent_data, missing, shared, found, output_dir,"
-                " kind, tiles, plan, after_job)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " kind, tiles, plan, after_job, vcs, remote, revision)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.name, spec.category, json.dumps(list(spec.tags)), spec.priority, spec.chunks,
                  spec.engine, spec.blend, _ACTIVE, now, int(spec.allow_scripts),
                  int(spec.persistent), int(spec.persistent_data), json.dumps(list(spec.missing)),
                  int(spec.shared), json.dumps(list(spec.found)), spec.output_dir,
-                 spec.kind, spec.tiles, plan.to_json(), spec.after),
+                 spec.kind, spec.tiles, plan.to_json(), spec.after, spec.vcs, spec.remote, spec.revision),
             )
             job_id = int(cur.lastrowid or 0)
             db.executemany(
@@ -157,7 +157,7 @@ class JobRows:
             missing=tuple(json.loads(row["missing"])), shared=bool(row["shared"]),
             found=tuple(json.loads(row["found"])), output_dir=row["output_dir"],
             kind=row["kind"], tiles=row["tiles"], size=plan.size, denoise=plan.denoise, caches=plan.caches,
-            after=row["after_job"],
+            after=row["after_job"], vcs=row["vcs"], remote=row["remote"], revision=row["revision"],
         )
 
     def _job(self, row: sqlite3.Row | dict[str, Any], spec: JobSpec) -> Job:

@@ -119,6 +119,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN after_job INTEGER NOT NULL DEFAULT 0;
     """,
+    # 11: jobs whose files come from version control (netrender/common/vcs.py)
+    """
+    ALTER TABLE jobs ADD COLUMN vcs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN remote TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN revision TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
