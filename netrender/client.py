@@ -111,25 +111,6 @@ def _tiling(blend: Path, options: JobOptions) -> dict[str, Any]:
             "denoise": denoise and options.engine == "CYCLES"}
 
 
-def parse_frames(text: str) -> list[int]:
-    """``"1-12,20,30-32"`` → the frames, in order, each once."""
-    frames: dict[int, None] = {}
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        first, sep, last = part.partition("-")
-        try:
-            low, high = int(first), int(last) if sep else int(first)
-        except ValueError:
-            raise InvalidRequest(f"{part!r} is not a frame or a range like 1-12") from None
-        if high < low:
-            raise InvalidRequest(f"frame range {part!r} ends before it starts")
-        frames.update(dict.fromkeys(range(low, high + 1)))
-    if not frames:
-        raise InvalidRequest("no frames given")
-    return list(frames)
-
-
 class Client:
     def __init__(self, master: str | Connection, progress: Progress | None = None, *,
                  access: Access | None = None, polling: Backoff = POLL_BACKOFF, uploads: Backoff = UPLOAD_BACKOFF,

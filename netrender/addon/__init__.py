@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from . import engine, operators, props, ui
+from . import engine, operators, props, ui, versioned
 
-MODULES = (props, engine, operators, ui)
+MODULES = (props, engine, operators, versioned, ui)
 
 
 def register() -> None:

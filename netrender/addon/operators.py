@@ -86,6 +86,7 @@ def _send(op: bpy.types.Operator, context: Any, frames: list[int], then: Callabl
     scene = context.scene
     try:
         options = props.job_options(scene, frames)
+        versioned = props.repository(scene, blend)
     except NetrenderError as exc:
         op.report({"ERROR"}, str(exc))
         return
@@ -102,7 +103,10 @@ def _send(op: bpy.types.Operator, context: Any, frames: list[int], then: Callabl
         return (f"job {sent.job['id']} sent: {len(frames)} frame(s), "
                 f"{sent.uploaded_files} file(s) uploaded ({sent.uploaded_bytes} bytes){lacking}")
 
-    start(context, "Sending the job", lambda client: client.submit(blend, options), done)
+    if versioned is not None:
+        start(context, "Sending the job", lambda client: client.submit_versioned(blend, versioned, options), done)
+    else:
+        start(context, "Sending the job", lambda client: client.submit(blend, options), done)
     if s.missing:  # known at once where the work ran to its end in place (background mode)
         op.report({"WARNING"}, f"the file names {len(s.missing.splitlines())} file(s) that do not exist: "
                                + ", ".join(s.missing.splitlines()[:5]))
@@ -147,17 +151,6 @@ class NETRENDER_OT_anim(_NetClientOperator):
 
         _send(self, context, props.animation_frames(context.scene), then=render)
         return {"FINISHED"}
-
-
-class NETRENDER_OT_bake(_NetClientOperator):
-    """Send a physics baking job (not available yet)"""
-
-    bl_idname = "render.netclientbake"
-    bl_label = "Bake on network"
-
-    def execute(self, context: Any) -> set[str]:
-        self.report({"WARNING"}, "Bake on network is not available yet")
-        return {"CANCELLED"}
 
 
 class NETRENDER_OT_refresh_jobs(_NetClientOperator):
@@ -362,7 +355,7 @@ class NETRENDER_OT_start_service(_NetClientOperator):
 
 
 CLASSES = (
-    NETRENDER_OT_send_job, NETRENDER_OT_send_frame, NETRENDER_OT_anim, NETRENDER_OT_bake,
+    NETRENDER_OT_send_job, NETRENDER_OT_send_frame, NETRENDER_OT_anim,
     NETRENDER_OT_refresh_jobs, NETRENDER_OT_refresh_slaves, NETRENDER_OT_blacklist_slave,
     NETRENDER_OT_whitelist_slave, NETRENDER_OT_remove_job, NETRENDER_OT_remove_all_jobs,
     NETRENDER_OT_get_results, NETRENDER_OT_scan, NETRENDER_OT_web, NETRENDER_OT_start_service,

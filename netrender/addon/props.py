@@ -8,6 +8,7 @@ settings into the core's plain configurations.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..master import MasterConfig
 from ..node.config import SlaveConfig
+from ..pack.vcs import Repository
 
 ENGINES = [
     ("CYCLES", "Cycles", "Render the job with Cycles"),
@@ -150,6 +152,26 @@ class NetRenderSettings(bpy.types.PropertyGroup):
         description="The farm shares this file's storage: slaves read the files where they are, nothing is "
                     "uploaded (the master needs the storage as its Shared Storage)",
     )
+    vcs_system: EnumProperty(  # type: ignore[valid-type]
+        name="Version Control",
+        description="The slaves check the file out of its repository instead of receiving uploads",
+        items=[("NONE", "None", "Send the file and its dependencies"),
+               ("GIT", "Git", "Check out a commit of a Git repository"),
+               ("SVN", "Subversion", "Check out a revision of a Subversion repository")],
+        default="NONE",
+    )
+    vcs_revision: StringProperty(  # type: ignore[valid-type]
+        name="Revision", description="Which version: the commit (Git) or the revision number (Subversion)",
+    )
+    vcs_rpath: StringProperty(  # type: ignore[valid-type]
+        name="Remote Path",
+        description="Where the slaves check out from: the repository's URL or path (Git: the remote; "
+                    "Subversion: the server URL of the working copy's root)",
+    )
+    vcs_wpath: StringProperty(  # type: ignore[valid-type]
+        name="Working Copy", subtype="DIR_PATH",
+        description="The working copy's root folder here: the file's path in the repository is taken from it",
+    )
     job_shared_output: StringProperty(  # type: ignore[valid-type]
         name="Shared Output", subtype="DIR_PATH",
         description="A folder on the shared storage where the slaves write each finished frame too (optional)",
@@ -234,6 +256,22 @@ def job_options(scene: Any, frames: list[int]) -> JobOptions:
                       persistent=s.persistent, persistent_data=s.persistent_data, strict=s.job_strict,
                       shared=s.job_shared, tiles=s.job_tiles,
                       output_dir=bpy.path.abspath(s.job_shared_output).rstrip("/\\") if s.job_shared_output else "")
+
+
+def repository(scene: Any, blend: Path) -> Repository | None:
+    """The repository the Version Control settings name, or ``None`` when the job uploads its files."""
+    s = settings(scene)
+    if s.vcs_system == "NONE":
+        return None
+    if not (s.vcs_rpath and s.vcs_revision and s.vcs_wpath):
+        raise NetrenderError("Version Control needs a Remote Path, a Revision and a Working Copy (Refresh fills "
+                             "them)")
+    root = Path(bpy.path.abspath(s.vcs_wpath))
+    try:
+        path = Path(os.path.abspath(blend)).relative_to(Path(os.path.abspath(root))).as_posix()
+    except ValueError:
+        raise NetrenderError(f"{blend} is not inside the Working Copy {root}") from None
+    return Repository(s.vcs_system.lower(), s.vcs_rpath, s.vcs_revision, path)
 
 
 def animation_frames(scene: Any) -> list[int]:

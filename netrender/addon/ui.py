@@ -107,6 +107,15 @@ class NETRENDER_PT_job(_NetRenderPanel):
         sub.prop(s, "persistent_data")
         col.prop(s, "save_before_job")
         col.prop(s, "job_strict")
+        box = layout.box()
+        row = box.row(align=True)
+        row.prop(s, "vcs_system")
+        row.operator("render.netclientvcsguess", icon="FILE_REFRESH")
+        if s.vcs_system != "NONE":
+            box.prop(s, "vcs_revision")
+            box.prop(s, "vcs_rpath")
+            box.prop(s, "vcs_wpath")
+        col = layout.column()
         col.prop(s, "job_shared")
         sub = col.column()
         sub.active = s.job_shared
@@ -183,11 +192,4 @@ CLASSES = (
 )
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

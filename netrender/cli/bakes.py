@@ -16,8 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..client import Client, JobOptions, parse_frames
+from ..client import Client, JobOptions
 from ..common.errors import InvalidConfig, InvalidRequest
+from ..common.frames import parse_frames
 from ..pack import caches, scene
 from .connect import access, master
 from .progress import BarProgress

@@ -15,9 +15,10 @@ import sys
 import time
 from typing import Any
 
-from ..client import Client, JobOptions, parse_frames
+from ..client import Client, JobOptions
 from ..common import tls
 from ..common.errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
+from ..common.frames import parse_frames
 from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..node.config import SlaveConfig

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..client import Client
@@ -23,6 +25,39 @@ from ..node import blender
 from ..ssh.checks import check, find
 from ..ssh.hostkeys import trust
 from .connect import access, master
+
+
+def add_parser(sub: argparse._SubParsersAction, master_option: Callable[[argparse.ArgumentParser], None],  # type: ignore[type-arg]
+               node_options: Callable[[argparse.ArgumentParser, str], None]) -> None:
+    """``netrender nodes ACTION``; the options shared with other commands come from the parser."""
+    p = sub.add_parser("nodes", help="SSH nodes: list, add, remove, check, find, trust, clean")
+    actions = p.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
+    q = actions.add_parser("list", help="the master's SSH nodes and how each is doing")
+    master_option(q)
+    q = actions.add_parser("add", help="have the master render on this machine too")
+    master_option(q)
+    q.add_argument("target", metavar="USER@HOST[:PORT]")
+    node_options(q, "")
+    q = actions.add_parser("remove", help="stop rendering on a node (its frame in progress goes back to the queue)")
+    master_option(q)
+    q.add_argument("name", metavar="USER@HOST[:PORT]")
+    q = actions.add_parser("check", help="test nodes from here: log-in, Blender, free disk, write access")
+    master_option(q)
+    q.add_argument("targets", nargs="*", metavar="USER@HOST[:PORT]", help="default: the master's nodes")
+    q.add_argument("--config", type=Path, metavar="FILE", help="the nodes of a YAML file")
+    node_options(q, "")
+    q = actions.add_parser("find", help="machines on the LAN that announce SSH (mDNS), and their Blender")
+    q.add_argument("--timeout", type=float, default=3.0, help="seconds to listen (default 3)")
+    q.add_argument("--user", help="log in as this user to look for Blender")
+    q.add_argument("--interface", action="append", metavar="ADDRESS", help="listen only there (repeatable)")
+    node_options(q, "")
+    q = actions.add_parser("trust", help="accept a node's host key, if its fingerprint is the one given")
+    q.add_argument("target", metavar="USER@HOST[:PORT]")
+    q.add_argument("--fingerprint", required=True, metavar="SHA256:…", help="as the refusal printed it")
+    q.add_argument("--known-hosts", metavar="FILE", help="default: ~/.ssh/known_hosts")
+    q = actions.add_parser("clean", help="remove the frames rendered on every SSH node (--all: every file kept)")
+    master_option(q)
+    q.add_argument("--all", action="store_true", help="the file cache too")
 
 
 def node_settings(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:

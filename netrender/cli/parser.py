@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import __version__
 from ..common.token import ENV_VAR as TOKEN_ENV
 from ..node.config import SlaveConfig
-from . import bakes
+from . import bakes, nodes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,34 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", action="store_true", help="the frames rendered on every SSH node of the master")
     p.add_argument("--local", action="store_true", help="the session's folder here")
 
-    p = sub.add_parser("nodes", help="SSH nodes: list, add, remove, check, find, trust, clean")
-    nodes = p.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
-    q = nodes.add_parser("list", help="the master's SSH nodes and how each is doing")
-    _master_option(q)
-    q = nodes.add_parser("add", help="have the master render on this machine too")
-    _master_option(q)
-    q.add_argument("target", metavar="USER@HOST[:PORT]")
-    _node_options(q, "")
-    q = nodes.add_parser("remove", help="stop rendering on a node (its frame in progress goes back to the queue)")
-    _master_option(q)
-    q.add_argument("name", metavar="USER@HOST[:PORT]")
-    q = nodes.add_parser("check", help="test nodes from here: log-in, Blender, free disk, write access")
-    _master_option(q)
-    q.add_argument("targets", nargs="*", metavar="USER@HOST[:PORT]", help="default: the master's nodes")
-    q.add_argument("--config", type=Path, metavar="FILE", help="the nodes of a YAML file")
-    _node_options(q, "")
-    q = nodes.add_parser("find", help="machines on the LAN that announce SSH (mDNS), and their Blender")
-    q.add_argument("--timeout", type=float, default=3.0, help="seconds to listen (default 3)")
-    q.add_argument("--user", help="log in as this user to look for Blender")
-    q.add_argument("--interface", action="append", metavar="ADDRESS", help="listen only there (repeatable)")
-    _node_options(q, "")
-    q = nodes.add_parser("trust", help="accept a node's host key, if its fingerprint is the one given")
-    q.add_argument("target", metavar="USER@HOST[:PORT]")
-    q.add_argument("--fingerprint", required=True, metavar="SHA256:…", help="as the refusal printed it")
-    q.add_argument("--known-hosts", metavar="FILE", help="default: ~/.ssh/known_hosts")
-    q = nodes.add_parser("clean", help="remove the frames rendered on every SSH node (--all: every file kept)")
-    _master_option(q)
-    q.add_argument("--all", action="store_true", help="the file cache too")
+    nodes.add_parser(sub, _master_option, _node_options)
 
     p = sub.add_parser("doctor", help="which tools netrender finds on this machine, and what is missing")
     p.add_argument("--blender", default="blender", help="the Blender to check (default: blender)")

@@ -11,7 +11,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import tiling, vcs
+from . import jobkinds, tiling, vcs
 from . import validation as v
 from .errors import InvalidRequest, InvalidTransition
 
@@ -207,7 +207,7 @@ class JobSpec:
         engine = v.text(data, "engine", "CYCLES")
         if engine not in ENGINES:
             raise InvalidRequest(f"'engine' must be one of {', '.join(ENGINES)}")
-        kind, tiles, size, denoise = _kind(data, engine, len(frames))
+        kind, tiles, size, denoise = jobkinds.kind(data, engine, len(frames), MAX_FRAMES)
         return cls(
             name=v.text(data, "name", "") or blend.rsplit("/", 1)[-1],
             blend=blend,
@@ -230,9 +230,9 @@ class JobSpec:
             size=size,
             denoise=denoise,
             scale=v.int_in(data, "scale", 1, 100, 25) if kind == "speedtest" else 100,
-            caches=_caches(data, frames) if kind == "bake" else (),
+            caches=jobkinds.caches(data, frames) if kind == "bake" else (),
             after=v.int_in(data, "after", 0, 2**53, 0),
-            **_vcs(data),
+            **jobkinds.versioned(data),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -246,51 +246,6 @@ class JobSpec:
         out["grid"] = list(tiling.grid(self.tiles, *self.size)) if self.kind == "tiles" else None  # as made
         out["remote"] = vcs.redact(self.remote)  # the slaves get the remote whole, in their assignments only
         return out
-
-
-KINDS = ("frames", "tiles", "speedtest", "bake")
-MAX_TILES = 10_000
-
-
-def _kind(data: dict[str, Any], engine: str, frames: int) -> tuple[str, int, tuple[int, int], bool]:
-    """A job's kind and, for tiles, their number, the frame's size and the denoising; checked whole."""
-    kind = v.text(data, "kind", "frames")
-    if kind not in KINDS:
-        raise InvalidRequest(f"'kind' must be one of {', '.join(KINDS)}")
-    if kind in ("frames", "speedtest", "bake"):
-        return kind, 0, (0, 0), False
-    if engine != "CYCLES":
-        raise InvalidRequest("tiles render with Cycles only: its pixels do not depend on the region rendered")
-    tiles = v.int_in(data, "tiles", 2, MAX_TILES)
-    size = v.field(data, "size", list)
-    if len(size) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= tiling.MAX_SIDE
-                                 for n in size):
-        raise InvalidRequest(f"'size' must be the frame's width and height in pixels, 1 to {tiling.MAX_SIDE}")
-    columns, rows = tiling.grid(tiles, size[0], size[1])
-    if frames * (columns * rows + 1) > MAX_FRAMES:
-        raise InvalidRequest(f"{frames} frame(s) of {columns * rows} tiles make more than {MAX_FRAMES} tasks")
-    return kind, tiles, (size[0], size[1]), v.field(data, "denoise", bool, False)
-
-
-def _vcs(data: dict[str, Any]) -> dict[str, str]:
-    if not data.get("vcs"):
-        return {}
-    system, remote, revision = vcs.check(v.text(data, "vcs"), v.text(data, "remote", limit=vcs.MAX_REMOTE),
-                                         v.text(data, "revision"))
-    return {"vcs": system, "remote": remote, "revision": revision}
-
-
-def _caches(data: dict[str, Any], frames: list[int]) -> tuple[tuple[str, str], ...]:
-    """A bake job's caches, each ``[object, cache]``, one per task numbered from 1."""
-    caches = v.field(data, "caches", list)
-    if not caches or not all(isinstance(c, list) and len(c) == 2 and all(isinstance(n, str) and n for n in c)
-                             for c in caches):
-        raise InvalidRequest("'caches' must list the point caches to bake, each as [object, cache name]")
-    if len({tuple(c) for c in caches}) != len(caches):
-        raise InvalidRequest("'caches' names a cache twice")
-    if frames != list(range(1, len(caches) + 1)):
-        raise InvalidRequest(f"a bake job's 'frames' are its task numbers: 1 to {len(caches)}")
-    return tuple((c[0], c[1]) for c in caches)
 
 
 @dataclass

@@ -34,6 +34,7 @@ def test_the_engine_and_every_setting_of_each_mode(tmp_path: Path) -> None:
                    "NETRENDER_PT_slaves_blacklist"],
     }
     assert all(found["operators"].values()), found["operators"]
+    assert "Save the file first" in found["bake_unsaved"]
 
 
 def test_an_unreachable_master_is_reported_clearly(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from netrender.client import parse_frames
 from netrender.common.connection import master_url
 from netrender.common.errors import InvalidRequest
+from netrender.common.frames import parse_frames
 
 
 @pytest.mark.parametrize(

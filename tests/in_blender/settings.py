@@ -51,5 +51,9 @@ found["passed_on"] = {
     "job": [job.persistent, job.persistent_data, job.strict, job.shared, job.output_dir],
     "master": [[str(p) for p in master.storage_roots], master.path_map.to_json(), master.force_upload],
 }
-bpy.ops.render.netclientbake()
+try:  # an unsaved file: the farm bakes the saved .blend, so there is nothing to send
+    bpy.ops.render.netclientbake()
+    found["bake_unsaved"] = "sent"
+except RuntimeError as exc:
+    found["bake_unsaved"] = str(exc)
 report(found)

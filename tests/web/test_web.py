@@ -672,3 +672,33 @@ def test_ssh_nodes_are_added_and_removed_from_the_slaves_page(monitor: Monitor, 
     row.locator('[data-action="remove-node"]').click()
     wait_until(lambda: farm.get("nodes")["nodes"] == [], what="removing a node")
     expect(row).to_have_count(0)
+
+
+def test_bakes_dependencies_and_versioned_jobs_show_what_they_are(monitor: Monitor,
+                                                                   live_master: MasterServer) -> None:
+    page = monitor.page
+    farm = FarmApi(live_master.url)
+    bake = farm.submit("sim", [1, 2], kind="bake", caches=[["Cloth", "Cloth"], ["Emitter", "particles/P"]])
+    render_job = farm.submit("sim", [1, 2, 3], after=bake["id"])
+    versioned = farm.call("POST", "jobs", json={
+        "name": "shot", "vcs": "git", "remote": "https://anna:s3cret@git.example.com/show.git",
+        "revision": "0123abcd", "blend": "shots/shot.blend", "files": [], "frames": [1]})
+
+    monitor.open()
+    expect(job_row(monitor, bake["id"]).locator(".chip-tiles")).to_have_text("bake · 2 caches")
+    expect(job_row(monitor, render_job["id"]).locator(".job-after")).to_have_text(f"after #{bake['id']}")
+    expect(job_row(monitor, versioned["id"]).locator(".chip-tiles")).to_have_text("git")
+    assert "s3cret" not in page.content()
+
+    monitor.open(f"#/jobs/{render_job['id']}")
+    facts = page.locator(".summary-card .facts")
+    after = facts.locator("div", has=page.locator("dt", has_text="Runs after")).locator("dd a")
+    expect(after).to_have_text(f"#{bake['id']} sim")
+    after.click()
+    expect(page).to_have_url(re.compile(f"#/jobs/{bake['id']}$"))
+    expect(facts.locator("div", has=page.locator("dt", has_text="Files")).locator("dd")).to_have_text(
+        "uploaded (1); bakes Cloth/Cloth, Emitter/particles/P")
+    monitor.open(f"#/jobs/{versioned['id']}")
+    expect(facts.locator("div", has=page.locator("dt", has_text="Files")).locator("dd")).to_have_text(
+        "git https://anna:***@git.example.com/show.git at 0123abcd")
+    assert "s3cret" not in page.content()

@@ -125,6 +125,8 @@ export class JobPage {
     fact("chunks", "Chunks", this.chunks);
     fact("engine", "Engine");
     fact("blend", "Scene");
+    fact("after", "Runs after");
+    fact("source", "Files");
     if (tiled) {
       fact("tiles", "Tiles");
       fact("size", "Size");
@@ -220,6 +222,13 @@ export class JobPage {
     this.chunks.show(job.chunks);
     setText(this.facts.engine, job.engine || DASH);
     setText(this.facts.blend, job.blend || DASH);
+    const afterKey = String(job.after || 0);
+    if (this.facts.after.dataset.key !== afterKey) {  // a link to the job it waits for, named when known
+      this.facts.after.dataset.key = afterKey;
+      setChildren(this.facts.after, job.after ? h("a", { href: `#/jobs/${job.after}`, dataset: { after: job.after } },
+        `#${job.after} ${this.monitor.jobName(job.after)}`) : DASH);
+    }
+    setText(this.facts.source, sourceText(job));
     if (this.facts.tiles) this.renderTileFacts(job);
     setText(this.numbers.busy, job.busy === undefined ? DASH : job.busy);
     this.times.show(job);
@@ -298,4 +307,13 @@ export class JobPage {
     };
     return tile;
   }
+}
+
+// Where a job's files come from, and what a bake bakes.
+export function sourceText(job) {
+  const bakes = job.kind === "bake" && Array.isArray(job.caches)
+    ? `; bakes ${job.caches.map(([object, cache]) => `${object}/${cache}`).join(", ")}` : "";
+  if (job.vcs) return `${job.vcs} ${job.remote} at ${job.revision}${bakes}`;
+  if (job.shared) return `in place on shared storage${bakes}`;
+  return `uploaded (${(job.files || []).length})${bakes}`;
 }

@@ -151,6 +151,12 @@ const COLUMNS = ["Job", "Category", "Tags", "Priority", "Chunks", "Status", "Pro
 
 // A chip for a job of tiles: "18 tiles", with the grid and the denoising in its tooltip.
 export function kindChip(job) {
+  if (job.kind === "bake") {
+    const caches = (job.caches || []).map(([object, cache]) => `${object}/${cache}`);
+    return h("span.chip.chip-tiles", { title: `Point caches baked on the farm, one per task: ${caches.join(", ")}` },
+      `bake · ${caches.length} ${caches.length === 1 ? "cache" : "caches"}`);
+  }
+  if (job.vcs) return h("span.chip.chip-tiles", { title: `Checked out of ${job.remote} at ${job.revision}` }, job.vcs);
   if (!isTiles(job)) return null;
   const [columns, rows] = tileGrid(job);
   const per = columns * rows || job.tiles;
@@ -243,6 +249,7 @@ export class JobsPage {
     const chunks = inlineNumber({ label: "chunks", min: 1, max: 1000,
       onCommit: (value, undo) => editJob(monitor, job, { chunks: value }).then((r) => r || undo()) });
     const status = badge("queued");
+    const waits = h("span.sub.nowrap.job-after");
     const frames = h("strong");
     const framesSub = h("span");
     const bar = progressBar();
@@ -260,7 +267,7 @@ export class JobsPage {
       cell("Tags", tags),
       cell("Priority", priority),
       cell("Chunks", chunks),
-      cell("Status", status),
+      cell("Status", h("div.stack", {}, status, waits)),
       cell("Progress", h("div.frames-cell", {}, h("div.progress-cell", {}, bar, percent),
         h("span.sub.nowrap", {}, frames, " ", framesSub))),
       cell("Usage", h("div.stack", {}, usage, busy)),
@@ -273,7 +280,7 @@ export class JobsPage {
       job = next;
       const c = counts(job);
       setText(name, job.name || `job ${job.id}`);
-      const kindKey = JSON.stringify([job.kind, job.tiles, job.size, job.denoise, job.grid]);
+      const kindKey = JSON.stringify([job.kind, job.tiles, job.size, job.denoise, job.grid, job.caches, job.vcs]);
       if (kindKey !== lastKind) {
         lastKind = kindKey;
         setChildren(kind, kindChip(job));
@@ -292,6 +299,8 @@ export class JobsPage {
       priority.disabled = isCancelled(job);
       chunks.disabled = isCancelled(job);
       updateBadge(status, job.status);
+      setText(waits, job.after ? `after #${job.after}` : "");
+      waits.title = job.after ? `Starts when job ${job.after} has finished (${monitor.jobName(job.after)})` : "";
       setText(frames, `${c.done} / ${c.total}`);
       setText(framesSub, `${unit(job, c.total)} done · ${c.dispatched} rendering · ${c.error} failed`);
       framesSub.classList.toggle("has-errors", c.error > 0);
