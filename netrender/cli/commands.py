@@ -80,11 +80,28 @@ def run_master(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bpy_blender() -> str:
+    """``netrender-bpy``: Blender's command line on the ``bpy`` module, for a slave with no Blender binary."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    if importlib.util.find_spec("bpy") is None:
+        raise InvalidConfig("--bpy renders with the bpy module, which is not installed: "
+                            "pip install \"netrender[bpy]\" (Python 3.11)")
+    beside = Path(sys.executable).with_name("netrender-bpy")
+    found = str(beside) if beside.is_file() else shutil.which("netrender-bpy")
+    if found is None:
+        raise InvalidConfig("the netrender-bpy command is missing: reinstall netrender")
+    return found
+
+
 def run_slave(args: argparse.Namespace) -> int:
     from ..discovery import Follower, is_default
     from ..slave import Slave
 
-    config = SlaveConfig(master=args.master, access=_access(args), threads=args.threads, blender=args.blender,
+    blender_command = _bpy_blender() if args.bpy else args.blender
+    config = SlaveConfig(master=args.master, access=_access(args), threads=args.threads, blender=blender_command,
                          tags=tuple(t for t in args.tags.split(";") if t), console_log=args.console_log,
                          thumbnails=args.thumbnails, allow_scripts=args.allow_scripts, on_stop=args.on_stop,
                          persistent=args.persistent, session_frames=args.session_frames,

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tags", default="", help="semicolon-separated tags, e.g. gpu;linux")
     p.add_argument("--name", help="name shown on the master (default: host name)")
     p.add_argument("--blender", default="blender", help="Blender executable")
+    p.add_argument("--bpy", action="store_true",
+                   help="render with the bpy module (pip install \"netrender[bpy]\") instead of a Blender binary")
     p.add_argument("--console-log", action="store_true", help="also print Blender's output")
     p.add_argument("--thumbnails", action="store_true", help="make a PNG preview of each frame for the monitor")
     p.add_argument("--allow-scripts", action="store_true",
