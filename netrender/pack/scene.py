@@ -73,3 +73,17 @@ def _idproperty(group: Any, path: tuple[bytes, ...]) -> int | None:
             return int(child.get((b"data", b"val"))) if child.get(b"type") == IDP_INT else None
         group = child
     return None
+
+
+def output(blend: Path) -> tuple[Path, str]:
+    """Where the scene writes its frames, and how it names them: (folder, ``shot_####.png``)."""
+    from ..common.framefiles import EXTENSIONS, blender_pattern
+
+    path, imtype, flags = _read(blend, "the output path", lambda scene: (
+        scene.get((b"r", b"pic"), as_str=True), int(scene.get((b"r", b"im_format", b"imtype"))),
+        int(scene.get((b"r", b"scemode")))))
+    if path.startswith("//"):
+        path = str(Path(blend).resolve().parent / path[2:])
+    folder = Path(path.replace("\\", "/")).parent if not path.endswith(("/", "\\")) else Path(path)
+    r_extension = 1 << 4  # R_EXTENSION in RenderData.scemode: Blender adds the format's extension
+    return folder, blender_pattern(path, EXTENSIONS.get(imtype, ".png"), bool(flags & r_extension))
