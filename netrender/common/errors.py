@@ -50,6 +50,13 @@ class Unauthorized(NetrenderError):
     status = 401
 
 
+class Forbidden(NetrenderError):
+    """The request names something this master will not show: a path outside its shared storage."""
+
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(NetrenderError):
     code = "not_found"
     status = 404
