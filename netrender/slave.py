@@ -253,11 +253,21 @@ class Slave(ChunkRendering):
                 log.info("outbox not delivered at stop: %s", exc)
             if self.follower:
                 self.follower.stop()
+            self._leave()
             if self.config.clear_on_exit and self.id:
                 shutil.rmtree(self.folder, ignore_errors=True)
             if left := len(self.outbox):
                 self.on_status(f"{left} item(s) wait in {self.outbox.root}: they are sent when this slave "
                                "runs again on this path (the master requeues unreported frames meanwhile)")
+
+    def _leave(self) -> None:
+        """Tell the master this slave stops on purpose (its event log says "left", not "lost"); best effort."""
+        if self.id is None or len(self.outbox):
+            return
+        try:
+            self.conn.post(f"/api/slaves/{self.id}/leave")
+        except (ApiError, MasterUnreachable) as exc:
+            log.info("could not tell the master this slave leaves: %s", exc)
 
     def stop(self) -> None:
         """Stop soon; safe from a signal handler.

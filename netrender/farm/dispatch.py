@@ -168,6 +168,8 @@ class Dispatch(Roster):
             frame.failures += 1
             frame.message = message
             verdict = balancing.after_failure(frame.failures, self.rules, self._untried_slaves(frame, now))
+            self.events.write(now, "frame.failed", job=job_id, frame=number, slave=slave_id, message=message,
+                              retried=verdict == "retry")
             if verdict == "retry":
                 self._move([frame], FrameEvent.REQUEUE)
             else:
@@ -193,6 +195,7 @@ class Dispatch(Roster):
         """
         orphans = self._requeue_lost(now)
         self._fail_stranded(now)
+        self.note_lost(now)
         if changed := self.speeds.dirty():
             with self.lock, self.store.transaction():
                 self.store.save_speeds(changed)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ..common.blobs import BlobStore
 from ..common.errors import Conflict, MissingFiles, NotFound
 from ..common.model import Frame, FrameEvent, FrameStatus, Job, JobControl, JobSpec
 from . import after
+from .eventlog import EventLog
 from .jobtypes import Plan
 from .nodes import NodeList
 from .results import EXR_MAGIC, Results
@@ -69,6 +71,8 @@ class Farm(Results, NodeList):
         self.max_upload = max_upload
         self.storage = storage or SharedStorage()
         self.store = Store(root / "netrender.sqlite")
+        self.events = EventLog(root / "events.log")
+        self.store.on_event = self.events.job
         self.blobs = BlobStore(root / "store")
         self.lock = threading.RLock()
         super().__init__()
@@ -113,6 +117,7 @@ class Farm(Results, NodeList):
             self.closing = True
             self._wake()
         self.store.close()
+        self.events.close()
 
     # -- jobs -------------------------------------------------------------
 
@@ -250,9 +255,11 @@ class Farm(Results, NodeList):
                 self._wake()
             return self.store.job(job_id)
 
-    def remove(self, job_id: int, delete_files: bool) -> None:
+    def remove(self, job_id: int, delete_files: bool, now: float | None = None) -> None:
         with self.lock:
-            self.store.job(job_id)
+            job = self.store.job(job_id)
             self.store.delete_job(job_id)
+        self.events.write(time.time() if now is None else now, "job.removed", job=job_id, name=job.spec.name,
+                          files_deleted=delete_files)
         if delete_files:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

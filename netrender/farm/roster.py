@@ -17,6 +17,7 @@ from typing import Any
 from ..balancing import BalanceRules
 from ..common.errors import NotFound
 from ..common.model import Frame, FrameEvent, JobControl, SlaveInfo
+from .eventlog import EventLog
 from .speeds import Speeds
 from .store import Store
 
@@ -28,10 +29,12 @@ class Roster:
     store: Store
     lock: threading.RLock
     rules: BalanceRules
+    events: EventLog
 
     def __init__(self) -> None:
         self._live_count: tuple[float, int] | None = None  # (when, how many): see _live_slaves
         self.speeds = Speeds(self.store.speeds())
+        self.gone: set[str] = set()  # slaves that left or were logged lost, until heard from again
 
     def _move(self, frames: list[Frame], event: FrameEvent) -> None:
         raise NotImplementedError
@@ -51,7 +54,26 @@ class Roster:
         with self.lock:
             self.store.add_slave(slave)
             self._live_count = None
+        self.events.write(now, "slave.joined", slave=slave.id, name=name, address=address)
         return slave
+
+    def slave_left(self, slave_id: str, now: float) -> None:
+        """A slave that stops cleanly says so: the event log tells it from one that was lost."""
+        with self.lock:
+            self.store.slave_gate(slave_id)  # an unknown slave is a 404
+            self.gone.add(slave_id)
+        self.events.write(now, "slave.left", slave=slave_id)
+
+    def note_lost(self, now: float) -> None:
+        """Log each slave silent past the lost timeout once, until it is heard from again."""
+        with self.lock:
+            seen = self.store.last_seen()
+        for slave_id, last in seen.items():
+            if now - last <= self.rules.lost_timeout:
+                self.gone.discard(slave_id)
+            elif slave_id not in self.gone and self.rules.lost:
+                self.gone.add(slave_id)
+                self.events.write(now, "slave.lost", slave=slave_id, silent_for=round(now - last, 1))
 
     def slaves(self, now: float) -> list[SlaveInfo]:
         """Every slave, with its state: lost past the silence timeout, else rendering or idle."""

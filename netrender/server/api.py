@@ -156,6 +156,12 @@ def heartbeat(slave_id: str) -> Any:
     return {"stop": farm().heartbeat(slave_id, job_id, frame_list(data), at), "next_in": farm().heartbeat_interval(at)}
 
 
+@bp.post("/slaves/<slave_id>/leave")
+def leave(slave_id: str) -> Any:
+    farm().slave_left(slave_id, now())
+    return {"left": slave_id}
+
+
 @bp.post("/slaves/<slave_id>/release")
 def release_frames(slave_id: str) -> Any:
     data = body_json()

@@ -14,7 +14,7 @@ transaction that changed it rolls back, it is read again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +42,7 @@ class Store(JobRows, FrameRows, SlaveRows, NodeRows):
         # does it only when that falls behind, so a request rarely holds the farm's lock through one.
         self.db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         self._checkpointer: sqlite3.Connection | None = None
+        self.on_event: Callable[[int, float, str], None] = lambda job_id, at, event: None
         migrate(self.db)
         self.tally = Tally()
         self.open_jobs: dict[int, OpenJob] = {}

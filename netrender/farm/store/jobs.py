@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +56,8 @@ class JobRows:
     """Rows of jobs, their files, blacklists and events; the cache of open jobs."""
 
     db: sqlite3.Connection
+    #: Told of each history entry as it is written (the farm's event log listens).
+    on_event: Callable[[int, float, str], None]
     tally: Tally
     open_jobs: dict[int, OpenJob]
 
@@ -245,6 +247,7 @@ class JobRows:
 
     def add_event(self, job_id: int, at: float, event: str) -> None:
         self.db.execute("INSERT INTO job_events (job_id, at, event) VALUES (?, ?, ?)", (job_id, at, event))
+        self.on_event(job_id, at, event)
 
     def events(self, job_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT at, event FROM job_events WHERE job_id = ? ORDER BY at, rowid", (job_id,))
