@@ -28,7 +28,12 @@ from .common.pathmap import PathMap
 from .discovery import announcer_for
 from .farm.jobs import Farm, open_root
 from .farm.storage import SharedStorage
-from .server import api, auth, nodes  # noqa: F401 - nodes and storage add their views to api.bp
+from .server import (  # noqa: F401 - nodes and storage add their views to api.bp
+    api,
+    auth,
+    nodes,
+    switches,  # noqa: F401
+)
 from .server import storage as _storage_views  # noqa: F401
 from .server.httpserver import Server
 from .ssh.pool import NodePool

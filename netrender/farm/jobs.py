@@ -187,6 +187,11 @@ class Farm(Results, NodeList):
             self.store.job(job_id)
             return self.store.job_blacklist(job_id)
 
+    def switched_off(self, job_id: int) -> list[str]:
+        """The slaves switched off for the job by hand (see :meth:`switch_for_job`)."""
+        with self.lock:
+            return [e["slave_id"] for e in self.store.job_blacklist(job_id, switched_off=True)]
+
     def edit(self, job_id: int, now: float, *, priority: int | None = None, chunks: int | None = None) -> Job:
         with self.lock:
             spec = self.store.job(job_id).spec

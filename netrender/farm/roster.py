@@ -113,6 +113,21 @@ class Roster:
             self._wake()
             return next(s for s in self.slaves(now) if s.id == slave_id)
 
+    def switch_for_job(self, job_id: int, slave_id: str, enabled: bool, now: float) -> list[str]:
+        """Switch a slave off for one job (it renders the others), or on again; the slaves off for the job.
+
+        Not a blacklisting: nothing failed, and taking a slave off the blacklist leaves its switch alone.
+        """
+        with self.lock:
+            self.store.job(job_id)
+            self.store.slave(slave_id)
+            if enabled:
+                self.store.unblacklist_for_job(job_id, slave_id, switch=True)
+            else:
+                self.store.blacklist_for_job(job_id, slave_id, "disabled", now)
+            self._wake()
+            return [e["slave_id"] for e in self.store.job_blacklist(job_id, switched_off=True)]
+
     def set_job_blacklist(self, job_id: int, slave_id: str, blacklisted: bool, now: float) -> list[dict[str, Any]]:
         """Add a slave to a job's blacklist by hand, or take it off (also an automatic entry)."""
         with self.lock:

@@ -96,26 +96,6 @@ def list_slaves() -> Any:
     return {"slaves": [s.to_json() for s in farm().slaves(now())]}
 
 
-@bp.put("/slaves/<slave_id>/blacklist")
-def blacklist_slave(slave_id: str) -> Any:
-    return farm().set_farm_blacklist(slave_id, True, now()).to_json()
-
-
-@bp.delete("/slaves/<slave_id>/blacklist")
-def unblacklist_slave(slave_id: str) -> Any:
-    return farm().set_farm_blacklist(slave_id, False, now()).to_json()
-
-
-@bp.put("/slaves/<slave_id>/disable")
-def disable_slave(slave_id: str) -> Any:
-    return farm().set_disabled(slave_id, True, now()).to_json()
-
-
-@bp.delete("/slaves/<slave_id>/disable")
-def enable_slave(slave_id: str) -> Any:
-    return farm().set_disabled(slave_id, False, now()).to_json()
-
-
 @bp.get("/balancing")
 def get_rules() -> Any:
     return farm().rules.to_json()
@@ -220,7 +200,8 @@ def submit_job() -> Any:
 @bp.get("/jobs/<id:job_id>")
 def get_job(job_id: int) -> Any:
     job = farm().job(job_id)
-    detail = {**job.to_json(), "blacklist": farm().blacklist_of(job_id), "history": farm().history(job_id)}
+    detail = {**job.to_json(), "blacklist": farm().blacklist_of(job_id), "switched_off": farm().switched_off(job_id),
+              "history": farm().history(job_id)}
     with_tasks = request.args.get("frames", "true").lower() not in ("0", "false", "no")
     plan = farm().plan(job_id)
     if with_tasks or plan.kind != "frames":
@@ -266,21 +247,6 @@ def edit_job(job_id: int) -> Any:
     priority = v.int_in(data, "priority", 1, 100, None)
     chunks = v.int_in(data, "chunks", 1, 1000, None)
     return farm().edit(job_id, now(), priority=priority, chunks=chunks).to_json()
-
-
-@bp.get("/jobs/<id:job_id>/blacklist")
-def job_blacklist(job_id: int) -> Any:
-    return {"blacklist": farm().blacklist_of(job_id)}
-
-
-@bp.put("/jobs/<id:job_id>/blacklist/<slave_id>")
-def add_to_job_blacklist(job_id: int, slave_id: str) -> Any:
-    return {"blacklist": farm().set_job_blacklist(job_id, slave_id, True, now())}
-
-
-@bp.delete("/jobs/<id:job_id>/blacklist/<slave_id>")
-def remove_from_job_blacklist(job_id: int, slave_id: str) -> Any:
-    return {"blacklist": farm().set_job_blacklist(job_id, slave_id, False, now())}
 
 
 @bp.delete("/jobs/<id:job_id>")

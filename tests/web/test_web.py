@@ -702,3 +702,24 @@ def test_bakes_dependencies_and_versioned_jobs_show_what_they_are(monitor: Monit
     expect(facts.locator("div", has=page.locator("dt", has_text="Files")).locator("dd")).to_have_text(
         "git https://anna:***@git.example.com/show.git at 0123abcd")
     assert "s3cret" not in page.content()
+
+
+def test_a_slave_is_switched_off_for_one_job_and_on_again(monitor: Monitor, live_master: MasterServer) -> None:
+    page = monitor.page
+    farm = FarmApi(live_master.url)
+    ids = fill_farm(farm)
+    slow, comp = ids["slow"], ids["comp"]
+    monitor.open("#/slaves")
+    page.locator(f'tr[data-slave="{slow}"] [data-action="job-switch-off"]').click()
+    page.locator("dialog[open] select").select_option(str(comp))
+    expect(page.locator("dialog[open]")).to_contain_text("renders every other job but not the chosen one")
+    confirm(monitor)
+    wait_until(lambda: farm.job(comp)["switched_off"] == [slow], what="switching off for one job")
+    assert farm.job(comp)["blacklist"] == []  # not a blacklisting
+
+    monitor.open(f"#/jobs/{comp}")
+    switched = page.locator(".summary-card .facts div", has=page.locator("dt", has_text="Switched off"))
+    expect(switched.locator("dd")).to_contain_text("render-02")
+    switched.locator('[data-action="switch-on"]').click()
+    wait_until(lambda: farm.job(comp)["switched_off"] == [], what="switching on again")
+    expect(switched.locator("dd")).to_have_text("—")

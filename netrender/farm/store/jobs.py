@@ -219,9 +219,15 @@ class JobRows:
 
     # -- failures and per-job blacklists ------------------------------------
 
-    def job_blacklist(self, job_id: int) -> list[dict[str, Any]]:
+    def job_blacklist(self, job_id: int, switched_off: bool = False) -> list[dict[str, Any]]:
+        """The slaves kept from a job for failures or by hand; or (``switched_off``) those switched off for it.
+
+        Both live in one table, which the balancer reads as one set; a switch is reason ``disabled``.
+        """
+        compare = "=" if switched_off else "!="
         rows = self.db.execute(
-            "SELECT slave_id, reason, at FROM job_blacklist WHERE job_id = ? ORDER BY at", (job_id,)
+            f"SELECT slave_id, reason, at FROM job_blacklist WHERE job_id = ? AND reason {compare} 'disabled'"
+            " ORDER BY at", (job_id,)
         )
         return [{"slave_id": s, "reason": r, "at": a} for s, r, a in rows]
 
@@ -232,8 +238,10 @@ class JobRows:
         )
         self._forget_blacklist(job_id)
 
-    def unblacklist_for_job(self, job_id: int, slave_id: str) -> bool:
-        cur = self.db.execute("DELETE FROM job_blacklist WHERE job_id = ? AND slave_id = ?", (job_id, slave_id))
+    def unblacklist_for_job(self, job_id: int, slave_id: str, switch: bool = False) -> bool:
+        """Take a slave off a job's blacklist (``switch``: switch it back on for the job); whether it was there."""
+        cur = self.db.execute(f"DELETE FROM job_blacklist WHERE job_id = ? AND slave_id = ? AND reason "
+                              f"{'=' if switch else '!='} 'disabled'", (job_id, slave_id))
         self._forget_blacklist(job_id)
         return cur.rowcount > 0
 

@@ -198,6 +198,7 @@ export const jobs = {
   edit: (id, changes) => api(`jobs/${id}`, { method: "PATCH", body: changes }),
   remove: (id, deleteFiles) => api(`jobs/${id}`, { method: "DELETE", query: { delete_files: deleteFiles } }),
   blacklist: (id, slaveId, on) => api(`jobs/${id}/blacklist/${enc(slaveId)}`, { method: on ? "PUT" : "DELETE" }),
+  switchOff: (id, slaveId, off) => api(`jobs/${id}/switched-off/${enc(slaveId)}`, { method: off ? "PUT" : "DELETE" }),
   log: (id, number) => api(`jobs/${id}/frames/${number}/log`),
   resetFrame: (id, number) => api(`jobs/${id}/frames/${number}/reset`, { method: "POST" }),
   resultUrl: (id, number) => signed(`jobs/${id}/frames/${number}/result`),

@@ -126,6 +126,7 @@ export class JobPage {
     fact("engine", "Engine");
     fact("blend", "Scene");
     fact("after", "Runs after");
+    fact("switched", "Switched off");
     fact("source", "Files");
     if (tiled) {
       fact("tiles", "Tiles");
@@ -229,6 +230,17 @@ export class JobPage {
         `#${job.after} ${this.monitor.jobName(job.after)}`) : DASH);
     }
     setText(this.facts.source, sourceText(job));
+    const off = job.switched_off || [];
+    if (this.facts.switched.dataset.key !== off.join(",")) {  // each slave off for this job, and its way back
+      this.facts.switched.dataset.key = off.join(",");
+      setChildren(this.facts.switched, off.length ? off.map((id) => {
+        const on = button("on", { kind: "small ghost", dataset: { action: "switch-on", slave: id },
+          title: "Let it render this job again" }, "power");
+        on.addEventListener("click", () => this.monitor.act(`Switching ${this.monitor.slaveName(id)} on`,
+          () => api.jobs.switchOff(job.id, id, false), `${this.monitor.slaveName(id)} may render job ${job.id} again`));
+        return h("span.switched", {}, this.monitor.slaveName(id), " ", on);
+      }) : DASH);
+    }
     if (this.facts.tiles) this.renderTileFacts(job);
     setText(this.numbers.busy, job.busy === undefined ? DASH : job.busy);
     this.times.show(job);

@@ -93,11 +93,24 @@ export function emptySlaves(monitor) {
     h("p.muted", {}, "on every machine that should render; each one shows up here when it registers."));
 }
 
-// Pick a job and blacklist the slave for it.
-export async function blacklistForJob(monitor, slave) {
+// Pick a job, then blacklist the slave for it or switch it off for it (a switch is not about failures).
+const FOR_JOB = {
+  blacklist: { title: "Blacklist", action: "confirm-job-blacklist",
+    text: "gets no more frames of the chosen job; the frames it renders now still count.",
+    call: (jobId, slave) => api.jobs.blacklist(jobId, slave.id, true),
+    done: (slave, jobId, name) => `${slave.name} no longer renders job ${jobId} (“${name}”)` },
+  switchOff: { title: "Switch off", action: "confirm-job-switch-off",
+    text: "renders every other job but not the chosen one, until switched on again; nothing failed.",
+    call: (jobId, slave) => api.jobs.switchOff(jobId, slave.id, true),
+    done: (slave, jobId, name) => `${slave.name} is switched off for job ${jobId} (“${name}”)` },
+};
+
+export async function forJob(monitor, slave, mode = "blacklist") {
+  const what = FOR_JOB[mode];
   const jobs = [...monitor.jobs].sort((a, b) => b.id - a.id);
   if (!jobs.length) {
-    await dialog({ title: "No job to blacklist for", content: [h("p", {}, "This master has no jobs yet.")],
+    await dialog({ title: `No job to ${what.title.toLowerCase()} for`,
+      content: [h("p", {}, "This master has no jobs yet.")],
       buttons: [{ label: "Close", value: "", kind: "primary" }] });
     return;
   }
@@ -106,20 +119,18 @@ export async function blacklistForJob(monitor, slave) {
   const active = jobs.find((j) => j.id === slave.current_job) || jobs.find((j) => j.status === "running");
   if (active) select.value = String(active.id);
   const choice = await dialog({
-    title: `Blacklist ${slave.name} for a job`,
-    content: [
-      h("p", {}, `${slave.name} gets no more frames of the chosen job; the frames it renders now still count.`),
-      h("label.field", {}, h("span", {}, "Job"), select),
-    ],
+    title: `${what.title} ${slave.name} for a job`,
+    content: [h("p", {}, `${slave.name} ${what.text}`), h("label.field", {}, h("span", {}, "Job"), select)],
     buttons: [{ label: "Keep as it is", value: "", kind: "ghost" },
-      { label: "Blacklist", value: "yes", kind: "danger", dataset: { action: "confirm-job-blacklist" } }],
+      { label: what.title, value: "yes", kind: "danger", dataset: { action: what.action } }],
   });
   if (choice !== "yes") return;
   const jobId = Number(select.value);
-  await monitor.act(`Blacklisting ${slave.name} for job ${jobId}`,
-    () => api.jobs.blacklist(jobId, slave.id, true),
-    `${slave.name} no longer renders job ${jobId} (“${monitor.jobName(jobId)}”)`);
+  await monitor.act(`${what.title} ${slave.name} for job ${jobId}`, () => what.call(jobId, slave),
+    what.done(slave, jobId, monitor.jobName(jobId)));
 }
+
+export const blacklistForJob = (monitor, slave) => forJob(monitor, slave, "blacklist");
 
 export class SlavesPage {
   constructor(monitor) {
@@ -195,9 +206,12 @@ export class SlavesPage {
       monitor.act(`${on ? "Blacklisting" : "Un-blacklisting"} ${slave.name}`, () => api.slaves.blacklist(slave.id, on),
         on ? `${slave.name} gets no new work on this farm` : `${slave.name} may take work again`);
     });
-    const forJob = button("For a job…", { kind: "small ghost", dataset: { action: "job-blacklist" },
+    const forJobButton = button("For a job…", { kind: "small ghost", dataset: { action: "job-blacklist" },
       title: "Blacklist it for one job" }, "ban");
-    forJob.addEventListener("click", () => blacklistForJob(monitor, slave));
+    forJobButton.addEventListener("click", () => blacklistForJob(monitor, slave));
+    const switchOff = button("Off for a job…", { kind: "small ghost", dataset: { action: "job-switch-off" },
+      title: "Switch it off for one job: it renders the others" }, "power");
+    switchOff.addEventListener("click", () => forJob(monitor, slave, "switchOff"));
     const disable = button("Disable", { kind: "small ghost", dataset: { action: "disable" } }, "power");
     disable.addEventListener("click", () => {
       const on = !slave.disabled;
@@ -216,7 +230,7 @@ export class SlavesPage {
       cell("Last seen", seen),
       cell("Done", done),
       cell("Failed", failed),
-      h("td.actions", {}, h("div.row-actions", {}, blacklist, forJob, disable)));
+      h("td.actions", {}, h("div.row-actions", {}, blacklist, forJobButton, switchOff, disable)));
     let lastTags = null;
     let lastWork = null;
     let lastCaps = null;
