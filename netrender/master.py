@@ -28,13 +28,11 @@ from .common.pathmap import PathMap
 from .discovery import announcer_for
 from .farm.jobs import Farm, open_root
 from .farm.storage import SharedStorage
-from .server import (  # noqa: F401 - nodes and storage add their views to api.bp
-    api,
-    auth,
-    nodes,
-    switches,  # noqa: F401
-)
+from .server import api, auth
+from .server import nodes as _nodes_views  # noqa: F401 - each of these adds its views to api.bp
+from .server import queue as _queue_views  # noqa: F401
 from .server import storage as _storage_views  # noqa: F401
+from .server import switches as _switches_views  # noqa: F401
 from .server.httpserver import Server
 from .ssh.pool import NodePool
 

@@ -22,7 +22,7 @@ from ..common.frames import parse_frames
 from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..node.config import SlaveConfig
-from . import bakes, frames, switches
+from . import bakes, frames, queue, switches
 from .connect import access as _access
 from .connect import master as _master
 from .nodes import doctor, master_nodes, nodes
@@ -313,6 +313,7 @@ def demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "master": run_master, "slave": run_slave, "submit": submit, "bake": bakes.bake, "status": status,
     "check-frames": frames.check_frames, "disable": switches.switch, "enable": switches.switch,
+    "queue": queue.show_or_set, "start": queue.act, "stop": queue.act, "enqueue": queue.act,
     "results": results,
     "slaves": slaves, "speedtest": speedtest, "clean": clean, "nodes": nodes, "doctor": doctor,
     "cancel": cancel, "remove": remove, "demo": demo,

@@ -282,6 +282,17 @@ class Job:
     usage: float = 0.0  # share of the cluster, averaged over time; set by the farm
     busy: int = 0  # slaves rendering it now; set by the farm
     mean_render_time: float | None = None  # of its finished frames; set by the farm
+    started_by: str = ""  # the queue's: "hand" (start), "auto" (autostart), or "" (waiting its turn)
+    queued_at: float = 0.0  # its place in the queue: submitted, or enqueued again
+
+    @property
+    def queue_state(self) -> str:
+        """RenderController's name for where the job stands: waiting, stopped, rendering or finished."""
+        if self.status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED):
+            return "finished"
+        if self.control is JobControl.PAUSED:
+            return "stopped"
+        return "rendering" if self.started_by or self.status is JobStatus.RUNNING else "waiting"
 
     @property
     def eta(self) -> float | None:
@@ -310,6 +321,9 @@ class Job:
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "started_by": self.started_by,
+            "queued_at": self.queued_at or self.submitted_at,
+            "queue_state": self.queue_state,
         }
 
 

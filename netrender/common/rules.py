@@ -40,6 +40,8 @@ class BalanceRules:
     tags: bool = True  # off: any slave takes any job, whatever its tags
     chunks: bool = True  # off: one frame per dispatch, whatever the job's chunk size
     lost: bool = True  # off: a silent slave keeps its frames however long it is away
+    fifo: bool = False  # a queue instead: jobs render one at a time in order (netrender.farm.queue)
+    autostart: bool = True  # fifo: the next waiting job starts when none is rendering
 
     def __post_init__(self) -> None:
         for f in fields(self):

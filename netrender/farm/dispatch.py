@@ -21,7 +21,7 @@ from .. import balancing
 from ..balancing import BalanceRules
 from ..common.model import Frame, FrameEvent, FrameStatus, JobStatus, next_frame_status
 from ..common.work import Assignment
-from . import after
+from . import after, queue
 from .jobtypes import Plan
 from .roster import Roster
 from .store import Store
@@ -84,6 +84,9 @@ class Dispatch(Roster):
         self._decay_usage(now, live)
         view = balancing.SlaveView(slave_id, gate.tags)
         candidates = self.store.candidates(self.usage)
+        if self.rules.fifo:
+            allowed = self._queue_turn(now)
+            candidates = [c for c in candidates if c.job_id in allowed]
         passed: set[int] = set()
         while True:
             job_id = balancing.choose_job(candidates, view, now, self.rules, slaves=live, exclude=passed)
@@ -118,6 +121,15 @@ class Dispatch(Roster):
         return Assignment(job_id, tuple(chunk), spec.blend, spec.engine, spec.files, spec.allow_scripts,
                           spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir, details,
                           bake_job, bakes, spec.vcs, spec.remote, spec.revision)
+
+    def _queue_turn(self, now: float) -> set[int]:
+        """The jobs whose turn it is in a queue (``fifo``); autostart starts the next one here."""
+        allowed, starting = queue.pick((self.store.job(i) for i in sorted(self.store.tally.open)),
+                                       self.rules.autostart)
+        if starting is not None:
+            self.store.update_job(starting, started_by="auto")
+            self.store.add_event(starting, now, "started by the queue (autostart)")
+        return allowed
 
     def _not_for(self, job_id: int, plan: Plan, slave_id: str, capabilities: frozenset[str]) -> set[int]:
         """The job's queued tasks this slave cannot take now: waiting for others, needing what it lacks, or

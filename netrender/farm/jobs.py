@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ..common.blobs import BlobStore
-from ..common.errors import Conflict, MissingFiles, NotFound
+from ..common.errors import Conflict, InvalidRequest, MissingFiles, NotFound
 from ..common.model import Frame, FrameEvent, FrameStatus, Job, JobControl, JobSpec
-from . import after
+from . import after, queue
 from .eventlog import EventLog
 from .jobtypes import Plan
 from .nodes import NodeList
@@ -258,6 +258,25 @@ class Farm(Results, NodeList):
                 )
             elif control is JobControl.ACTIVE:
                 self._wake()
+            return self.store.job(job_id)
+
+    def queue_action(self, job_id: int, action: str, now: float) -> Job:
+        """``start``, ``stop`` or ``enqueue`` a job, as :mod:`netrender.farm.queue` says."""
+        if action not in queue.ACTIONS:
+            raise InvalidRequest(f"unknown queue action {action!r}; use one of {', '.join(queue.ACTIONS)}")
+        with self.lock, self.store.transaction():
+            job = self.store.job(job_id)
+            if job.control is JobControl.CANCELLED:
+                raise Conflict(f"job {job_id} was cancelled; submit it again instead")
+            if action == "stop":
+                self.store.update_job(job_id, control=JobControl.PAUSED.value, started_by="")
+            elif action == "start":
+                self.store.update_job(job_id, control=JobControl.ACTIVE.value, started_by="hand")
+            else:
+                self.store.update_job(job_id, control=JobControl.ACTIVE.value, started_by="", queued_at=now)
+            self.store.add_event(job_id, now, {"start": "started by hand", "stop": "stopped",
+                                               "enqueue": "enqueued: waits for its turn"}[action])
+            self._wake()
             return self.store.job(job_id)
 
     def remove(self, job_id: int, delete_files: bool, now: float | None = None) -> None:

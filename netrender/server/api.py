@@ -264,7 +264,10 @@ def control_job(job_id: int, action: str) -> Any:
         return farm().set_control(job_id, controls[action], now()).to_json()
     if action in ("reset", "requeue"):
         return farm().reset(job_id, now(), every_frame=action == "requeue").to_json()
-    raise InvalidRequest(f"unknown job action {action!r}; use one of {', '.join([*controls, 'reset', 'requeue'])}")
+    if action in ("start", "stop", "enqueue"):
+        return farm().queue_action(job_id, action, now()).to_json()
+    raise InvalidRequest(f"unknown job action {action!r}; use one of "
+                         f"{', '.join([*controls, 'reset', 'requeue', 'start', 'stop', 'enqueue'])}")
 
 
 @bp.get("/jobs/<id:job_id>/frames/<id:number>")

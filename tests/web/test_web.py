@@ -723,3 +723,25 @@ def test_a_slave_is_switched_off_for_one_job_and_on_again(monitor: Monitor, live
     switched.locator('[data-action="switch-on"]').click()
     wait_until(lambda: farm.job(comp)["switched_off"] == [], what="switching on again")
     expect(switched.locator("dd")).to_have_text("—")
+
+
+def test_the_queue_is_turned_on_and_jobs_stopped_started_and_enqueued(monitor: Monitor,
+                                                                       live_master: MasterServer) -> None:
+    page = monitor.page
+    farm = FarmApi(live_master.url)
+    first, second = farm.submit("first", [1])["id"], farm.submit("second", [1])["id"]
+    monitor.open("#/balancing")
+    page.locator('label[for="rule-fifo"]').click()
+    page.locator('[data-action="save-rules"]').click()
+    wait_until(lambda: farm.get("queue") == {"mode": "fifo", "autostart": True}, what="turning the queue on")
+
+    monitor.open()
+    expect(job_row(monitor, first).locator(".job-after")).to_have_text("waiting")
+    choose(monitor, second, "queue-start")
+    wait_until(lambda: farm.job(second)["queue_state"] == "rendering", what="starting a job by hand")
+    expect(job_row(monitor, second).locator(".job-after")).to_have_text("rendering")
+    choose(monitor, second, "queue-stop")
+    wait_until(lambda: farm.job(second)["queue_state"] == "stopped", what="stopping it")
+    choose(monitor, second, "queue-enqueue")
+    wait_until(lambda: farm.job(second)["queue_state"] == "waiting", what="enqueueing it")
+    assert farm.job(second)["queued_at"] > farm.job(first)["queued_at"]  # at the end of the queue

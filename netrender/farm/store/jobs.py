@@ -167,11 +167,13 @@ class JobRows:
             id=row["id"], spec=spec, control=JobControl(row["control"]),
             submitted_at=row["submitted_at"], counts=self.tally.counts(row["id"]), started_at=row["started_at"],
             finished_at=row["finished_at"], last_dispatched=row["last_dispatched"],
+            started_by=row["started_by"], queued_at=row["queued_at"] or row["submitted_at"],
         )
 
     def update_job(self, job_id: int, **values: Any) -> None:
         """Set columns of a job row; only names of ``jobs`` columns are accepted."""
-        allowed = {"control", "started_at", "finished_at", "last_dispatched", "priority", "chunks"}
+        allowed = {"control", "started_at", "finished_at", "last_dispatched", "priority", "chunks", "started_by",
+                   "queued_at"}
         if not values or not set(values) <= allowed:
             raise ValueError(f"cannot update job columns {sorted(values)}")
         sets = ", ".join(f"{k} = ?" for k in values)

@@ -125,6 +125,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN remote TEXT NOT NULL DEFAULT '';
     ALTER TABLE jobs ADD COLUMN revision TEXT NOT NULL DEFAULT '';
     """,
+    # 12: the queue (netrender/farm/queue.py): who started a job, and its place in the queue
+    """
+    ALTER TABLE jobs ADD COLUMN started_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN queued_at REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 

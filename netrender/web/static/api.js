@@ -219,6 +219,11 @@ export const nodes = {
   remove: (name) => api(`nodes/${enc(name)}`, { method: "DELETE" }),
 };
 
+export const queue = {
+  get: () => api("queue"),
+  set: (changes) => api("queue", { method: "PUT", body: changes }),
+};
+
 export const balancing = {
   get: () => api("balancing"),
   set: (changes) => api("balancing", { method: "PATCH", body: changes }),

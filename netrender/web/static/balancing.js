@@ -33,6 +33,10 @@ const RULES = [
   { key: "tags", title: "Tags", text: "A slave takes a job only if it has every tag of the job. Off: tags are ignored." },
   { key: "chunks", title: "Chunks", text: "A slave gets up to the job's chunk size of consecutive frames. " +
     "Off: one frame at a time." },
+  { key: "fifo", title: "Queue (FIFO)", text: "Jobs render one at a time in the order they came, as in " +
+    "RenderController: only jobs started by hand or by autostart get work. Off: every job is balanced." },
+  { key: "autostart", title: "Autostart", text: "With the queue on: when no started job is left rendering, the " +
+    "first waiting job starts. Off: only jobs started by hand render." },
 ];
 
 export class BalancingPage {

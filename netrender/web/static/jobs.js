@@ -84,6 +84,13 @@ export function editJob(monitor, job, changes) {
     `Job ${job.id}: ${Object.entries(changes).map(([k, v]) => `${k} ${v}`).join(", ")}`);
 }
 
+// The queue's actions, as RenderController names them; each where it makes sense.
+const QUEUE_ACTIONS = [
+  ["start", "Start now", "play", ["waiting", "stopped"]],
+  ["stop", "Stop", "pause", ["waiting", "rendering"]],
+  ["enqueue", "Enqueue", "queue", ["stopped", "rendering"]],
+];
+
 export function moreMenu(monitor, getJob, { openLink = true, onRemove } = {}) {
   return menuButton("More actions", () => {
     const job = getJob();
@@ -97,6 +104,11 @@ export function moreMenu(monitor, getJob, { openLink = true, onRemove } = {}) {
         disabled: !c.error || isCancelled(job), onclick: () => resetErrors(monitor, job) },
       { label: `Requeue all ${unit(job)}`, icon: "requeue", action: "requeue", disabled: isCancelled(job),
         onclick: () => requeueJob(monitor, job) },
+      "-",
+      ...QUEUE_ACTIONS.map(([action, label, icon, when]) => ({ label, icon, action: `queue-${action}`,
+        disabled: isCancelled(job) || !when.includes(job.queue_state || "waiting"),
+        onclick: () => monitor.act(`${label} job ${job.id}`, () => api.jobs.control(job.id, action),
+          `job ${job.id} (“${job.name}”): ${label.toLowerCase()}`) })),
       "-",
       { label: "Remove job…", icon: "trash", action: "remove", kind: "danger",
         onclick: () => (onRemove ? onRemove(job) : removeJob(monitor, job)) },
@@ -189,7 +201,13 @@ export class JobsPage {
       this.stats, this.loading, this.empty, h("div.card.table-card", {}, this.table));
   }
 
-  render() {
+  // Polled with the jobs: whether the master is a queue, so each row can say its place in it.
+  load() {
+    return api.queue.get().catch(() => null);
+  }
+
+  render(queue) {
+    this.monitor.queueMode = Boolean(queue && queue.mode === "fifo");
     const { jobs, slaves } = this.monitor;
     this.loading.hidden = true;
     this.renderStats(jobs, slaves);
@@ -299,7 +317,8 @@ export class JobsPage {
       priority.disabled = isCancelled(job);
       chunks.disabled = isCancelled(job);
       updateBadge(status, job.status);
-      setText(waits, job.after ? `after #${job.after}` : "");
+      setText(waits, job.after ? `after #${job.after}` : monitor.queueMode && job.queue_state
+        ? job.queue_state : "");
       waits.title = job.after ? `Starts when job ${job.after} has finished (${monitor.jobName(job.after)})` : "";
       setText(frames, `${c.done} / ${c.total}`);
       setText(framesSub, `${unit(job, c.total)} done · ${c.dispatched} rendering · ${c.error} failed`);
