@@ -15,14 +15,13 @@ import sys
 import time
 from typing import Any
 
-from ..client import Client, JobOptions
+from ..client import Client
 from ..common import tls
 from ..common.errors import ApiError, InvalidConfig, InvalidRequest, MasterUnreachable, NetrenderError
-from ..common.frames import parse_frames
 from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..node.config import SlaveConfig
-from . import bakes, frames, queue, switches
+from . import bakes, frames, queue, submitting, switches
 from .connect import access as _access
 from .connect import master as _master
 from .nodes import doctor, master_nodes, nodes
@@ -128,60 +127,6 @@ def _stop_on_signals(stop: Any) -> None:
     """Ctrl-C and SIGTERM stop the service cleanly instead of a traceback."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop())
-
-
-def submit(args: argparse.Namespace) -> int:
-    from ..pack import packer, scene
-
-    progress = BarProgress()
-    client = Client(_master(args), progress, access=_access(args))
-    frames = parse_frames(args.frames) if args.frames else scene.frame_range(args.blend)
-    options = JobOptions(frames=frames, name=args.name, category=args.category, priority=args.priority,
-                         tags=[t for t in args.tags.split(";") if t], chunks=args.chunks, engine=args.engine,
-                         allow_scripts=args.allow_scripts, persistent=args.persistent,
-                         persistent_data=args.persistent_data, strict=args.strict, shared=args.shared,
-                         output_dir=str(packer.absolute(args.shared_output)) if args.shared_output else "",
-                         tiles=args.tiles, denoise={"on": True, "off": False}.get(args.denoise), after=args.after)
-    if args.vcs:
-        sent = client.submit_versioned(args.blend, _repository(args), options)
-    else:
-        sent = client.submit(args.blend, options)
-    job = sent.job
-    if sent.missing:
-        print(f"warning: {args.blend} names {len(sent.missing)} file(s) that do not exist here; the job renders "
-              "without them, as Blender would here (--strict refuses instead):", file=sys.stderr)
-        for path in sent.missing:
-            print(f"  {path}", file=sys.stderr)
-    print(f"job {job['id']} submitted: {len(frames)} frame(s), {len(sent.files)} file(s), "
-          f"{sent.uploaded_files} uploaded ({sent.uploaded_bytes} bytes)", file=sys.stderr)
-    print(job["id"])
-    session = SessionFolder.new(args.sessions, args.session) if args.session is not None else None
-    if session is not None:
-        session.start(client.conn.url, job, args.blend)
-        print(f"session {session.name}: {session.path}", file=sys.stderr)
-    if not args.wait and session is None:
-        return 0
-    final = client.wait(job["id"])
-    if args.output:
-        saved = client.download(job["id"], args.output)
-        print(f"{len(saved)} frame(s) written to {args.output}", file=sys.stderr)
-    if session is not None:
-        session.fill(client, job["id"])
-        print((session.path / "summary.txt").read_text(encoding="utf-8"), file=sys.stderr, end="")
-    return 0 if final["status"] == "finished" else EXIT_FAILED
-
-
-def _repository(args: argparse.Namespace) -> Any:
-    from ..common.vcs import redact
-    from ..pack.vcs import detect
-
-    repository = detect(args.blend, args.vcs, args.remote, args.revision)
-    print(f"the slaves check out {repository.path} from {repository.system} {redact(repository.remote)} at "
-          f"{repository.revision}", file=sys.stderr)
-    if repository.changed:
-        print(f"warning: {len(repository.changed)} file(s) changed here are not committed; the farm renders the "
-              f"committed {repository.revision} without them: {', '.join(repository.changed[:5])}", file=sys.stderr)
-    return repository
 
 
 def status(args: argparse.Namespace) -> int:
@@ -311,7 +256,7 @@ def demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "master": run_master, "slave": run_slave, "submit": submit, "bake": bakes.bake, "status": status,
+    "master": run_master, "slave": run_slave, "submit": submitting.submit, "bake": bakes.bake, "status": status,
     "check-frames": frames.check_frames, "disable": switches.switch, "enable": switches.switch,
     "queue": queue.show_or_set, "start": queue.act, "stop": queue.act, "enqueue": queue.act,
     "results": results,

@@ -75,9 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "requeues. Results the master cannot take wait in PATH/outbox for the next start; "
                         "frames of a slave that does not come back are requeued by the master's lost-slave timeout")
 
-    p = sub.add_parser("submit", help="send a .blend file and its dependencies as a job")
+    p = sub.add_parser("submit", help="send .blend files and their dependencies, a job each")
     _master_option(p)
-    p.add_argument("blend", type=Path)
+    p.add_argument("blend", type=Path, nargs="*", help="one or more .blend files, or patterns like 'shots/*.blend'")
+    p.add_argument("--queue-file", type=Path, metavar="FILE",
+                   help="also the files listed in FILE, one a line (relative to it; # starts a comment)")
+    p.add_argument("--quiet", action="store_true", help="print only errors and the closing summary")
     p.add_argument("--frames", help="e.g. 1-24 or 1,5,10-12 (default: the scene's range)")
     p.add_argument("--name", default="")
     p.add_argument("--category", default="")
