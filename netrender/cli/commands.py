@@ -9,9 +9,11 @@ Results go to stdout, messages and progress bars to stderr. Exit codes:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -110,16 +112,40 @@ def run_slave(args: argparse.Namespace) -> int:
         config.path = args.path
     if args.name:
         config.name = args.name
+    if args.device:
+        config.device = args.device
+    configs = [config]
+    if args.gpus:
+        from ..node import devices
+
+        chosen = devices.choose(devices.list_gpus(config.blender), args.gpus)
+        configs = devices.slave_configs(config, chosen, args.with_cpu)
+        for each in configs:
+            print(f"[{each.name}] renders on {json.loads(each.device)['type']} {json.loads(each.device)['id']}",
+                  file=sys.stderr)
     follower = None
     if args.discover or is_default(args.master):
         # Listen for the master's announcements for as long as the slave runs: it follows a master that moves.
         follower = Follower(https_only=config.access.tls if config.access else False).start()
         config.master = follower.wait(11.0) or "[default]"
+        for each in configs:
+            each.master = config.master
         print(f"[{config.name}] master: {config.master}", file=sys.stderr)
-    slave = Slave(config, on_status=lambda text: print(f"[{config.name}] {text}", file=sys.stderr), follower=follower)
-    _stop_on_signals(slave.stop)
-    slave.run()
-    print(f"[{config.name}] slave stopped", file=sys.stderr)
+    slaves = [Slave(c, on_status=lambda text, c=c: print(f"[{c.name}] {text}", file=sys.stderr),  # type: ignore[misc]
+                    follower=follower) for c in configs]
+
+    def stop_all() -> None:
+        for slave in slaves:
+            slave.stop()
+
+    _stop_on_signals(stop_all)
+    threads = [threading.Thread(target=s.run, name=f"slave-{s.config.name}") for s in slaves[1:]]
+    for thread in threads:
+        thread.start()
+    slaves[0].run()
+    for thread in threads:
+        thread.join()
+    print(f"[{config.name}] slave{'s' if len(slaves) > 1 else ''} stopped", file=sys.stderr)
     return 0
 
 

@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tags", default="", help="semicolon-separated tags, e.g. gpu;linux")
     p.add_argument("--name", help="name shown on the master (default: host name)")
     p.add_argument("--blender", default="blender", help="Blender executable")
+    p.add_argument("--gpus", metavar="all|0,2",
+                   help="one slave per GPU Cycles sees (named HOST-gpuN), each rendering on that device only")
+    p.add_argument("--with-cpu", action="store_true", help="with --gpus: one more slave on the CPU (HOST-cpu)")
+    p.add_argument("--device", help=argparse.SUPPRESS)  # one slave's device, as --gpus sets it (JSON)
     p.add_argument("--bpy", action="store_true",
                    help="render with the bpy module (pip install \"netrender[bpy]\") instead of a Blender binary")
     p.add_argument("--console-log", action="store_true", help="also print Blender's output")

@@ -41,10 +41,12 @@ THUMBNAIL_SCRIPT = Path(__file__).resolve().parent / "in_blender" / "thumbnails.
 MISSING_SCRIPT = THUMBNAIL_SCRIPT.with_name("missing.py")
 #: Run last by :func:`session_argv`: it keeps Blender and its loaded file, rendering frames on request.
 DRIVER_SCRIPT = THUMBNAIL_SCRIPT.with_name("driver.py")
+#: Run first by a slave that renders on one Cycles device only (``slave --gpus``).
+DEVICE_SCRIPT = THUMBNAIL_SCRIPT.with_name("device.py")
 #: Lists, bakes and installs point caches (``bake`` jobs, and a render after one).
 CACHES_SCRIPT = THUMBNAIL_SCRIPT.with_name("caches.py")
 #: What a Blender on another machine needs of this package: the scripts it runs.
-SCRIPTS = (MISSING_SCRIPT, THUMBNAIL_SCRIPT, DRIVER_SCRIPT)
+SCRIPTS = (MISSING_SCRIPT, THUMBNAIL_SCRIPT, DRIVER_SCRIPT, DEVICE_SCRIPT)
 #: The environment variable that hands the driver its token.
 SESSION_TOKEN_ENV = "NETRENDER_SESSION_TOKEN"
 
@@ -59,6 +61,7 @@ def render_argv(
     *,
     thumbnails: bool = False,
     allow_scripts: bool = False,
+    device: bool = False,
 ) -> list[str]:
     """The command line that renders ``frames`` of ``blend`` to multilayer EXR.
 
@@ -80,7 +83,7 @@ def render_argv(
     """
     return [
         *_scene_argv(blender, blend, output_dir, engine, threads, allow_scripts),
-        *_script_argv(thumbnails=thumbnails),
+        *_script_argv(thumbnails=thumbnails, device=device),
         "-f", ",".join(str(f) for f in frames),
     ]
 
@@ -97,6 +100,7 @@ def session_argv(
     allow_scripts: bool = False,
     persistent_data: bool = False,
     scripts: str | None = None,
+    device: bool = False,
 ) -> list[str]:
     """The command line of a persistent Blender that renders frames on request (see :mod:`netrender.node.session`).
 
@@ -110,7 +114,7 @@ def session_argv(
     driver = str(DRIVER_SCRIPT) if scripts is None else posixpath.join(scripts, DRIVER_SCRIPT.name)
     return [
         *_scene_argv(blender, blend, output_dir, engine, threads, allow_scripts),
-        *_script_argv(thumbnails=thumbnails, scripts=scripts),
+        *_script_argv(thumbnails=thumbnails, scripts=scripts, device=device),
         "--python", driver,
         "--", str(port), *(["--persistent-data"] if persistent_data else []),
     ]
@@ -147,14 +151,17 @@ def _scene_argv(blender: str, blend: Path | str, output_dir: Path | str, engine:
     ]
 
 
-def _script_argv(*, thumbnails: bool, scripts: str | None = None) -> list[str]:
+def _script_argv(*, thumbnails: bool, scripts: str | None = None, device: bool = False) -> list[str]:
     """Our ``--python`` scripts, the missing-files report first: it belongs with the file's loading.
 
+    ``device``: the slave renders on one Cycles device (``DEVICE_SCRIPT`` first, told by its environment).
     ``scripts``: the folder holding them where Blender runs (another machine's, over SSH); else this package's.
     """
-    missing, thumbs = (str(MISSING_SCRIPT), str(THUMBNAIL_SCRIPT)) if scripts is None else (
-        posixpath.join(scripts, MISSING_SCRIPT.name), posixpath.join(scripts, THUMBNAIL_SCRIPT.name))
-    return ["--python", missing, *(["--python", thumbs] if thumbnails else [])]
+    def where(script: Path) -> str:
+        return str(script) if scripts is None else posixpath.join(scripts, script.name)
+
+    return [*(["--python", where(DEVICE_SCRIPT)] if device else []), "--python", where(MISSING_SCRIPT),
+            *(["--python", where(THUMBNAIL_SCRIPT)] if thumbnails else [])]
 
 
 def _die_with_parent() -> None:

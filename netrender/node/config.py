@@ -53,6 +53,8 @@ class SlaveConfig:
     path_map: PathMap = field(default_factory=PathMap)
     # Take frames to denoise whole (tiled jobs) when this Blender can; off keeps them for other slaves.
     denoise: bool = True
+    #: One Cycles device only (``slave --gpus``): JSON for ``in_blender/device.py``; empty: Blender's own choice.
+    device: str = ""
 
 
 def machine_facts() -> dict[str, Any]:

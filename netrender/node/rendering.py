@@ -32,6 +32,7 @@ from ..common.errors import ApiError, MasterUnreachable
 from ..common.work import Assignment
 from . import blender
 from .files import FetchFailed, publish
+from .in_blender.device import DEVICE_ENV
 from .outbox import Outbox
 from .session import FrameOutcome, SessionSpec
 from .sessions import Sessions
@@ -114,6 +115,7 @@ class ChunkRendering(TaskRunning):
                 sent=self._sent(work, job_dir), thumbnails=self.config.thumbnails,
                 # A tile changes only the region from the last one: the scene's data can stay (same pixels).
                 persistent_data=work.persistent_data or bool(work.tasks),
+                env={DEVICE_ENV: self.config.device} if self.config.device else {},
             )
         except FetchFailed as exc:
             return self._unfetched(work, exc)
@@ -180,6 +182,7 @@ class ChunkRendering(TaskRunning):
         argv = blender.render_argv(
             self.config.blender, blend_path, output, work.engine, self.config.threads, work.frames,
             thumbnails=self.config.thumbnails, allow_scripts=self.config.allow_scripts and work.allow_scripts,
+            device=bool(self.config.device),
         )
         sent = self._sent(work, job_dir)
         stop, echo = self._stop_check(work), self.config.console_log
@@ -192,8 +195,9 @@ class ChunkRendering(TaskRunning):
                 seen.append(line)
 
         self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
+        device = {"env": {DEVICE_ENV: self.config.device}} if self.config.device else {}
         return self.run_blender(argv, log_path, should_stop=lambda: bool(blender.missing_sent(seen, sent)) or stop(),
-                                on_line=on_line)
+                                on_line=on_line, **device)
 
     def _enqueue(self, work: Assignment, result: blender.RunResult, output: Path, log_path: Path,
                  report: ChunkReport) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from . import blender
+from .in_blender.device import DEVICE_ENV
 
 
 def never() -> bool:
@@ -43,6 +44,7 @@ class SessionSpec:
         return blender.session_argv(
             self.blender, self.blend, self.output_dir, self.engine, self.threads, port,
             thumbnails=self.thumbnails, allow_scripts=self.allow_scripts, persistent_data=self.persistent_data,
+            device=DEVICE_ENV in self.env,
         )
 
 
