@@ -23,7 +23,7 @@ from ..common.errors import ApiError, InvalidConfig, InvalidRequest, MasterUnrea
 from ..common.pathmap import PathMap
 from ..common.token import token_from
 from ..node.config import SlaveConfig
-from . import bakes, frames, queue, submitting, switches
+from . import bakes, frames, local, queue, submitting, switches
 from .connect import access as _access
 from .connect import master as _master
 from .nodes import doctor, master_nodes, nodes
@@ -284,7 +284,8 @@ def demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "master": run_master, "slave": run_slave, "submit": submitting.submit, "bake": bakes.bake, "status": status,
     "check-frames": frames.check_frames, "disable": switches.switch, "enable": switches.switch,
-    "queue": queue.show_or_set, "start": queue.act, "stop": queue.act, "enqueue": queue.act,
+    "render-local": local.render_local, "queue": queue.show_or_set,
+    "start": queue.act, "stop": queue.act, "enqueue": queue.act,
     "results": results,
     "slaves": slaves, "speedtest": speedtest, "clean": clean, "nodes": nodes, "doctor": doctor,
     "cancel": cancel, "remove": remove, "demo": demo,

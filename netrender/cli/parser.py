@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import __version__
 from ..common.token import ENV_VAR as TOKEN_ENV
 from ..node.config import SlaveConfig
-from . import bakes, frames, nodes, queue, switches
+from . import bakes, frames, local, nodes, queue, switches
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     frames.add_parser(sub, _master_option)
     switches.add_parser(sub, _master_option)
     queue.add_parser(sub, _master_option)
+    local.add_parser(sub)
 
     p = sub.add_parser("doctor", help="which tools netrender finds on this machine, and what is missing")
     p.add_argument("--blender", default="blender", help="the Blender to check (default: blender)")
