@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..client import Client, JobOptions
@@ -26,7 +27,8 @@ from .progress import BarProgress
 EXIT_FAILED = 1
 
 
-def add_parser(sub: argparse._SubParsersAction, master_option: object) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction, master_option: object,  # type: ignore[type-arg]
+               job_options: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("bake", help="bake the scene's point caches on the farm (cloth, soft body, particles, "
                                     "dynamic paint), then put them into the .blend")
     master_option(p)  # type: ignore[operator]
@@ -35,14 +37,7 @@ def add_parser(sub: argparse._SubParsersAction, master_option: object) -> None: 
                                                         "puts the baked ones into the file (default: blender)")
     p.add_argument("--then-render", action="store_true",
                    help="also queue a render of the file, to start when the bake has finished, with its caches")
-    p.add_argument("--frames", help="with --then-render: the frames (default: the scene's range)")
-    p.add_argument("--name", default="")
-    p.add_argument("--category", default="")
-    p.add_argument("--tags", default="", help="semicolon-separated tags a slave must have")
-    p.add_argument("--priority", type=int, default=1)
-    p.add_argument("--chunks", type=int, default=1, help="with --then-render: frames per dispatch")
-    p.add_argument("--allow-scripts", action="store_true",
-                   help="let the file's auto-run scripts run on slaves that allow scripts too")
+    job_options(p)  # --frames and --chunks: the render's, with --then-render
     p.add_argument("--no-wait", dest="wait", action="store_false",
                    help="queue the job(s) and return; put the caches in later with netrender results JOB --blend")
     p.add_argument("--output", type=Path, help="with --then-render: download the rendered frames here")

@@ -85,15 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-file", type=Path, metavar="FILE",
                    help="also the files listed in FILE, one a line (relative to it; # starts a comment)")
     p.add_argument("--quiet", action="store_true", help="print only errors and the closing summary")
-    p.add_argument("--frames", help="e.g. 1-24 or 1,5,10-12 (default: the scene's range)")
-    p.add_argument("--name", default="")
-    p.add_argument("--category", default="")
-    p.add_argument("--tags", default="", help="semicolon-separated tags a slave must have")
-    p.add_argument("--priority", type=int, default=1)
-    p.add_argument("--chunks", type=int, default=1, help="frames per dispatch")
+    job_options(p)
     p.add_argument("--engine", default="CYCLES")
-    p.add_argument("--allow-scripts", action="store_true",
-                   help="let the file's auto-run scripts run on slaves that allow scripts too")
     p.add_argument("--no-persistent", dest="persistent", action="store_false",
                    help="start Blender for every chunk instead of keeping one open per slave for the job")
     p.add_argument("--persistent-data", action="store_true",
@@ -126,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default="", help="with --vcs: the commit or revision (default: the current one)")
     p.add_argument("--after", type=int, default=0, metavar="JOB",
                    help="start only when job JOB has finished (after a bake job: with its caches)")
-    bakes.add_parser(sub, _master_option)
+    bakes.add_parser(sub, _master_option, job_options)
 
     p = sub.add_parser("status", help="list jobs, or show one job's frames")
     _master_option(p)
@@ -180,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slaves", type=int, default=2)
     p.add_argument("--blender", default="blender")
     return parser
+
+
+def job_options(p: argparse.ArgumentParser) -> None:
+    """What every job is given: its frames, name, category, tags, priority, chunks and scripts."""
+    p.add_argument("--frames", help="e.g. 1-24 or 1,5,10-12 (default: the scene's range)")
+    p.add_argument("--name", default="")
+    p.add_argument("--category", default="")
+    p.add_argument("--tags", default="", help="semicolon-separated tags a slave must have")
+    p.add_argument("--priority", type=int, default=1)
+    p.add_argument("--chunks", type=int, default=1, help="frames per dispatch")
+    p.add_argument("--allow-scripts", action="store_true",
+                   help="let the file's auto-run scripts run on slaves that allow scripts too")
 
 
 def _master_option(p: argparse.ArgumentParser) -> None:
