@@ -242,6 +242,33 @@ class NETRENDER_OT_whitelist_slave(_NetClientOperator):
         return {"FINISHED"}
 
 
+class NETRENDER_OT_switch_slave(_NetClientOperator):
+    """Switch the selected slave off for the selected job, or on again: switched off, it renders the other jobs"""
+
+    bl_idname = "render.netclientswitchslave"
+    bl_label = "Switch off/on for the job"
+
+    def execute(self, context: Any) -> set[str]:
+        s = props.settings(context.scene)
+        job_id = _selected_job(self, context)
+        if job_id is None:
+            return {"CANCELLED"}
+        if not 0 <= s.active_slave_index < len(s.slaves):
+            self.report({"WARNING"}, "Select a slave first")
+            return {"CANCELLED"}
+        slave = s.slaves[s.active_slave_index]
+        slave_id, name = slave.slave_id, slave.name
+
+        def work(client: Client) -> bool:
+            off = slave_id in client.job(job_id).get("switched_off", [])
+            client.conn.request("DELETE" if off else "PUT", f"/api/jobs/{job_id}/switched-off/{slave_id}")
+            return not off
+
+        start(context, "Switching the slave", work,
+              lambda off: f"{name} is switched {'off' if off else 'on'} for job {job_id}")
+        return {"FINISHED"}
+
+
 def _selected_job(op: bpy.types.Operator, context: Any) -> int | None:
     s = props.settings(context.scene)
     if not 0 <= s.active_job_index < len(s.jobs):
@@ -357,7 +384,7 @@ class NETRENDER_OT_start_service(_NetClientOperator):
 CLASSES = (
     NETRENDER_OT_send_job, NETRENDER_OT_send_frame, NETRENDER_OT_anim,
     NETRENDER_OT_refresh_jobs, NETRENDER_OT_refresh_slaves, NETRENDER_OT_blacklist_slave,
-    NETRENDER_OT_whitelist_slave, NETRENDER_OT_remove_job, NETRENDER_OT_remove_all_jobs,
+    NETRENDER_OT_whitelist_slave, NETRENDER_OT_switch_slave, NETRENDER_OT_remove_job, NETRENDER_OT_remove_all_jobs,
     NETRENDER_OT_get_results, NETRENDER_OT_scan, NETRENDER_OT_web, NETRENDER_OT_start_service,
 )
 

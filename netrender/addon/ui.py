@@ -161,7 +161,8 @@ class NETRENDER_PT_slaves(_NetRenderPanel):
     def draw(self, context: Any) -> None:
         s = props.settings(context.scene)
         _list(self.layout, s, "NETRENDER_UL_slaves", "slaves", "active_slave_index",
-              [("render.netclientslaves", "FILE_REFRESH"), ("render.netclientblacklistslave", "REMOVE")])
+              [("render.netclientslaves", "FILE_REFRESH"), ("render.netclientblacklistslave", "REMOVE"),
+               ("render.netclientswitchslave", "HIDE_ON")])
 
 
 class NETRENDER_PT_slaves_blacklist(_NetRenderPanel):

@@ -70,6 +70,9 @@ def test_the_client_buttons_against_a_live_master(
     assert found["slaves_listed"] == ["slave-1"]
     assert found["after_blacklist"] == [[], ["slave-1"]] and found["master_blacklisted"] == [True]
     assert found["after_whitelist"] == [["slave-1"], []]
+    slave_id = Client(live_master.url).slaves()[0]["id"]
+    assert found["switched_off"] == [slave_id] and found["switched_on"] == []  # off for one job, then on again
+    assert found["switch_status"] == f"slave-1 is switched off for job {single}"
     assert found["downloaded"] == ["000001.exr", "000002.exr", "000003.exr"]
     assert found["after_remove"] == [animation]
     assert found["after_remove_all"] == [] and found["master_jobs"] == []

@@ -43,6 +43,14 @@ found["master_blacklisted"] = [x["blacklisted"] for x in client.conn.get("/api/s
 s.active_blacklisted_slave_index = 0
 bpy.ops.render.netclientwhitelistslave()
 found["after_whitelist"] = ([x.name for x in s.slaves], [x.name for x in s.slaves_blacklist])
+bpy.ops.render.netclientstatus()
+s.active_job_index = [j.job_id for j in s.jobs].index(found["send_frame_job"])
+s.active_slave_index = 0
+bpy.ops.render.netclientswitchslave()
+found["switched_off"] = client.job(found["send_frame_job"])["switched_off"]
+found["switch_status"] = s.status
+bpy.ops.render.netclientswitchslave()
+found["switched_on"] = client.job(found["send_frame_job"])["switched_off"]
 
 deadline = time.monotonic() + 180
 while client.job(animation)["status"] != "finished":

@@ -745,3 +745,44 @@ def test_the_queue_is_turned_on_and_jobs_stopped_started_and_enqueued(monitor: M
     choose(monitor, second, "queue-enqueue")
     wait_until(lambda: farm.job(second)["queue_state"] == "waiting", what="enqueueing it")
     assert farm.job(second)["queued_at"] > farm.job(first)["queued_at"]  # at the end of the queue
+
+
+def test_shared_storage_is_browsed_a_blend_rendered_in_place_and_frames_checked(
+    browser: Any, start_master: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "projects"
+    (root / "show" / "renders").mkdir(parents=True)
+    (root / "show" / "sh010.blend").write_bytes(b"BLENDER-v304 stand-in")
+    for frame in (1, 2, 4):
+        (root / "show" / "renders" / f"{frame:06d}.exr").write_bytes(EXR_BYTES if frame != 4 else b"")
+    master = start_master(storage_roots=(root,))
+    tab = Monitor(browser, master)
+    page = tab.page
+    try:
+        tab.open("#/storage")
+        expect(page.locator(".crumbs")).to_contain_text(str(root))
+        page.locator('tr[data-entry="show"] a').click()
+        expect(page.locator('tr[data-entry="sh010.blend"]')).to_contain_text("21 B")
+        page.locator('tr[data-entry="renders"] a').click()
+        page.locator('input[name="frames"]').fill("1-5")
+        page.locator('[data-action="check-frames"] button[type="submit"]').click()
+        expect(page.locator(".check-result")).to_have_text("missing: 3, 5; empty: 4")
+        tab.screenshot("storage.png")
+
+        page.locator(".crumbs a", has_text="show").click()
+        page.locator('tr[data-entry="sh010.blend"] [data-action="render-in-place"]').click()
+        page.locator('dialog[open] input[name="frames"]').fill("1-3")
+        tab.page.locator('dialog[open] button[value="yes"]').click()
+        expect(page).to_have_url(re.compile(r"#/jobs/1$"))
+        job = FarmApi(master.url).job(1)
+        assert job["shared"] is True and job["blend"] == str(root / "show" / "sh010.blend")
+        assert [f["number"] for f in job["frames"]] == [1, 2, 3] and job["files"] == []
+    finally:
+        tab.close()
+    assert tab.unexpected_errors() == []
+
+
+def test_a_master_without_shared_storage_says_so_on_the_storage_page(monitor: Monitor) -> None:
+    monitor.expect_error(r"status of 404")
+    monitor.open("#/storage")
+    expect(monitor.page.locator(".empty-state")).to_contain_text("this master shares no storage")

@@ -193,6 +193,7 @@ const enc = encodeURIComponent;
 
 export const jobs = {
   list: () => api("jobs").then((data) => data.jobs || []),
+  submit: (body) => api("jobs", { method: "POST", body }),
   get: (id, frames = true) => api(`jobs/${id}`, frames ? {} : { query: { frames: "false" } }),
   control: (id, action) => api(`jobs/${id}/${action}`, { method: "POST" }),
   edit: (id, changes) => api(`jobs/${id}`, { method: "PATCH", body: changes }),
@@ -217,6 +218,11 @@ export const nodes = {
   list: () => api("nodes").then((data) => data.nodes || []),
   add: (node) => api("nodes", { method: "POST", body: node }),
   remove: (name) => api(`nodes/${enc(name)}`, { method: "DELETE" }),
+};
+
+export const storage = {
+  list: (root, path) => api("storage", { query: { root, path } }),
+  frames: (root, path, frames, pattern) => api("storage/frames", { query: { root, path, frames, pattern } }),
 };
 
 export const queue = {

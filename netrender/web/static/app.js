@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { BalancingPage } from "./balancing.js";
+import { StoragePage } from "./storage.js";
 import { JobPage } from "./job.js";
 import { JobsPage } from "./jobs.js";
 import { SlavesPage } from "./slaves.js";
@@ -62,6 +63,9 @@ class Monitor {
     if (parts[0] === "jobs" && parts[1] && /^\d+$/.test(parts[1])) page = new JobPage(this, Number(parts[1]));
     else if (parts[0] === "slaves") page = new SlavesPage(this);
     else if (parts[0] === "balancing") page = new BalancingPage(this);
+    else if (parts[0] === "storage") {
+      page = new StoragePage(this, Number(parts[1] || 0), parts.slice(2).map(decodeURIComponent).join("/"));
+    }
     else {
       page = new JobsPage(this);
       nav = "jobs";
@@ -113,6 +117,7 @@ class Monitor {
         notify("The master does not answer; the page retries every 2 seconds.", { kind: "error", key: "connection" });
       } else if (page && page.failed) {
         page.failed(error);
+        this.setLive("live", "live"); // the master answered: the page shows what it said
       } else {
         showError(error, "Refreshing");
       }
