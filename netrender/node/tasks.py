@@ -24,6 +24,7 @@ from ..common.work import Assignment, TaskDetail
 from ..samples import build_scene
 from . import blender
 from .bakes import Baking
+from .claims import SharedClaims
 from .session import FrameOutcome, SessionSpec
 from .sessions import Sessions
 from .stitch import StitchError, crop, size_of, stitch
@@ -44,7 +45,7 @@ def _size(region: tiling.Rect) -> tuple[int, int]:
 MACHINE_SIZE, MACHINE_SAMPLES = "480x270", 64
 
 
-class TaskRunning(Baking):
+class TaskRunning(Baking, SharedClaims):
     """The task part of :class:`~netrender.slave.Slave`, which provides what is declared here."""
 
     conn: Connection
@@ -55,7 +56,13 @@ class TaskRunning(Baking):
                   should_stop: Callable[[], bool]) -> FrameOutcome:
         detail = work.detail(number)
         if detail is None:  # a whole frame: one on another machine is fetched while the next one renders
-            return self.sessions.render(spec, log_path, number, should_stop, later=True)
+            elsewhere = self._claimed_elsewhere(work, number, spec.output_dir, should_stop)
+            if elsewhere is not None:
+                return elsewhere
+            outcome = self.sessions.render(spec, log_path, number, should_stop, later=True)
+            if outcome.error or outcome.cancelled:
+                self._release_claim(work, number)
+            return outcome
         if detail.kind == "tile":
             return self._tile(detail, spec, log_path, should_stop)
         if detail.kind == "stitch":

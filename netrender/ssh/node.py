@@ -176,6 +176,10 @@ class SshSlave(Slave):
     def _install_bakes(self, work: Assignment, blend: Path) -> None:
         raise FetchFailed(self.NO_BAKES)
 
+    def _claimed_elsewhere(self, work: Assignment, frame: int, output_dir: Path,
+                           should_stop: Callable[[], bool]) -> FrameOutcome | None:
+        return None  # the shared folder is the node's, not this machine's: no claims (yet)
+
     def _machine_test(self, spec: SessionSpec, log_path: Path) -> FrameOutcome:
         """The fixed speed test, made here by the Blender of this machine, rendered in a Blender on the node."""
         scene = Path(self.config.path) / "speedtest" / "machine.blend"
