@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from e2e_farm import netrender
+from projects import build
 
 from netrender.client import Client
 from netrender.master import MasterServer
@@ -26,6 +28,31 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for frames, name in ((1, "sh010"), (2, "sh020"), (3, "sh030")):
         build_scene(folder / f"{name}.blend", frames=frames, texture=True)
     return folder
+
+
+@pytest.fixture(scope="module")
+def linked_shots(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three shots that link one library (``assets/props/props.blend``, with its own texture)."""
+    project = build("library_relative_outside", tmp_path_factory.mktemp("linked"))
+    shots = [project.blend]
+    for name, end in (("shot_b", 2), ("shot_c", 3)):  # the same folder: the library's relative path holds
+        shots.append(project.blend.with_name(f"{name}.blend"))
+        subprocess.run(["blender", "-b", str(project.blend), "--python-expr",
+                        f"import bpy; bpy.context.scene.frame_end = {end}; "
+                        f"bpy.ops.wm.save_as_mainfile(filepath={str(shots[-1])!r})"], check=True,
+                       capture_output=True, timeout=120)
+    return shots
+
+
+def test_shots_linking_one_library_upload_it_once(live_master: MasterServer, linked_shots: list[Path]) -> None:
+    done = netrender("submit", *map(str, linked_shots), "--master", live_master.url)
+    assert done.returncode == 0, done.stderr
+    ids = [int(line) for line in done.stdout.split()]
+    assert [Client(live_master.url).job(i)["name"] for i in ids] == ["shot", "shot_b", "shot_c"]
+    uploaded = [int(m.group(1)) for m in re.finditer(r"file\(s\), (\d+) uploaded", done.stderr)]
+    assert uploaded[0] >= 3 and uploaded[1:] == [1, 1], done.stderr  # the library and its texture went once
+    job = Client(live_master.url).job(ids[2])
+    assert any(f["path"].endswith("assets/props/props.blend") for f in job["files"])  # the third job has it too
 
 
 def test_three_files_become_three_jobs_in_order_sharing_one_upload(live_master: MasterServer, shots: Path) -> None:
