@@ -9,10 +9,8 @@ machine, so run them where the master runs (its keys, its ``known_hosts``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -20,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Client
+from ..common.errors import InvalidConfig
 from ..common.nodes import NodeSpec, load_config, node
-from ..node import blender
+from ..node import blender, devices
 from ..ssh.checks import check, find
 from ..ssh.hostkeys import trust
 from .connect import access, master
@@ -164,18 +163,6 @@ def clean_nodes(args: argparse.Namespace) -> int:
 ACTIONS = {"list": list_nodes, "add": add_node, "remove": remove_node, "check": check_nodes, "find": find_nodes,
            "trust": trust_node, "clean": clean_nodes}
 
-GPU_SCRIPT = (
-    "import json, bpy\n"
-    "prefs = bpy.context.preferences.addons['cycles'].preferences\n"
-    "found = []\n"
-    "for kind in ('CUDA', 'OPTIX', 'HIP', 'ONEAPI', 'METAL'):\n"
-    "    try:\n        prefs.compute_device_type = kind\n    except TypeError:\n        continue\n"
-    "    prefs.get_devices()\n"
-    "    found += [f'{kind}: {d.name}' for d in prefs.devices if d.type == kind]\n"
-    "print('netrender gpus:', json.dumps(found), flush=True)\n"
-)
-
-
 def doctor(args: argparse.Namespace) -> int:
     """What this machine has for netrender, and what is missing with how to get it; exit 1 if Blender is missing."""
     rows: list[tuple[str, str, str]] = []
@@ -205,10 +192,8 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def _gpus(path: str) -> str:
+    """The GPUs Cycles can render with, as ``slave --gpus`` would find them; empty if none or Blender will not say."""
     try:
-        out = subprocess.run([path, "-b", "--factory-startup", "--python-expr", GPU_SCRIPT], capture_output=True,
-                             text=True, timeout=120, stdin=subprocess.DEVNULL).stdout
-        line = next(line for line in out.splitlines() if line.startswith("netrender gpus:"))
-        return ", ".join(json.loads(line.split(":", 1)[1]))
-    except (OSError, subprocess.SubprocessError, StopIteration, ValueError):
+        return ", ".join(f"{d.type}: {d.name}" for d in devices.list_gpus(path))
+    except (InvalidConfig, ValueError):
         return ""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -279,11 +278,10 @@ class Farm(Results, NodeList):
             self._wake()
             return self.store.job(job_id)
 
-    def remove(self, job_id: int, delete_files: bool, now: float | None = None) -> None:
+    def remove(self, job_id: int, delete_files: bool, now: float) -> None:
         with self.lock:
             job = self.store.job(job_id)
             self.store.delete_job(job_id)
-        self.events.write(time.time() if now is None else now, "job.removed", job=job_id, name=job.spec.name,
-                          files_deleted=delete_files)
+        self.events.write(now, "job.removed", job=job_id, name=job.spec.name, files_deleted=delete_files)
         if delete_files:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

@@ -105,7 +105,8 @@ class Results(Dispatch):
         try:
             head = self._receive_result(chunks, incoming)
             with self.lock, self.store.transaction():
-                if (head == ZIP_MAGIC) != (self.store.plan(job_id).kind == "bake"):
+                plan = self.store.plan(job_id)
+                if (head == ZIP_MAGIC) != (plan.kind == "bake"):
                     raise InvalidRequest("a bake's result must be a zip of its cache files" if head == EXR_MAGIC
                                          else "a frame result must be an OpenEXR file")
                 frame = self.store.frame(job_id, number)
@@ -117,7 +118,7 @@ class Results(Dispatch):
                     frame.slave_id, frame.render_time, frame.finished_at = slave_id, render_time, now
                     frame.message = ""
                     self._move([frame], FrameEvent.COMPLETE)
-                    detail = self.store.plan(job_id).detail(number)
+                    detail = plan.detail(number)
                     self.speeds.note(slave_id, detail, render_time)
                     if detail is not None:  # a tile done may free its frame's stitch: idle slaves may want it
                         self._wake()

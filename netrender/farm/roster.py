@@ -64,14 +64,15 @@ class Roster:
             self.gone.add(slave_id)
         self.events.write(now, "slave.left", slave=slave_id)
 
-    def note_lost(self, now: float) -> None:
-        """Log each slave silent past the lost timeout once, until it is heard from again."""
-        with self.lock:
-            seen = self.store.last_seen()
+    def note_lost(self, now: float, seen: dict[str, float]) -> None:
+        """Log each slave silent past the lost timeout once, until it is heard from again.
+
+        ``seen``: when each slave was last heard from, as the requeueing of lost slaves read it.
+        """
         for slave_id, last in seen.items():
             if now - last <= self.rules.lost_timeout:
                 self.gone.discard(slave_id)
-            elif slave_id not in self.gone and self.rules.lost:
+            elif slave_id not in self.gone:
                 self.gone.add(slave_id)
                 self.events.write(now, "slave.lost", slave=slave_id, silent_for=round(now - last, 1))
 

@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..common.bakes import last_said, unpack
 from ..common.errors import ApiError
 from ..common.work import Assignment, TaskDetail
 from . import blender
@@ -60,9 +61,8 @@ class Baking(JobFiles):
             return FrameOutcome(detail.number, error=blender.missing_message(lacking), seconds=result.seconds,
                                 log=lines)
         if result.returncode != 0 or not report.is_file():
-            said = [line.removeprefix("netrender: ") for line in lines if line.startswith("netrender: ")]
             return FrameOutcome(detail.number, seconds=result.seconds, log=lines, error=(
-                said[-1] if said else result.error or f"Blender could not bake {obj}/{cache} "
+                last_said(lines) or result.error or f"Blender could not bake {obj}/{cache} "
                 f"({exit_text(result.returncode)})"))
         files = json.loads(report.read_text(encoding="utf-8"))["files"]
         baked = spec.output_dir / f"{detail.number:06d}.zip"
@@ -82,30 +82,23 @@ class Baking(JobFiles):
         if done.is_file():
             return
         shutil.rmtree(folder, ignore_errors=True)
-        manifest = []
+        folder.mkdir(parents=True)
+        baked = []
         for number, obj, cache in work.bakes:
             self.on_status(f"fetching the caches baked by job {work.bake_job}")
-            baked = folder / f"{number:06d}.zip"
+            archive = folder / f"{number:06d}.zip"
             try:
-                self.conn.download(f"/api/jobs/{work.bake_job}/frames/{number}/result", baked)
+                self.conn.download(f"/api/jobs/{work.bake_job}/frames/{number}/result", archive)
             except ApiError as exc:
                 raise FetchFailed(f"cannot fetch cache {obj}/{cache} baked by job {work.bake_job}: {exc}") from exc
-            unpacked = folder / f"{number:06d}"
-            with zipfile.ZipFile(baked) as archive:
-                for member in archive.namelist():  # blendcache_<file>/<name>: each file flat in its folder
-                    target = unpacked / Path(member).name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with archive.open(member) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-            manifest.append({"object": obj, "cache": cache, "folder": str(unpacked)})
-        (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+            baked.append((obj, cache, archive))
+        manifest = unpack(baked, folder)
         self.on_status(f"putting the caches of job {work.bake_job} beside the .blend")
-        argv = blender.caches_argv(self.config.blender, blend, self.config.threads,
-                                   ["install", str(folder / "manifest.json")], folder / "report.json")
+        argv = blender.caches_argv(self.config.blender, blend, self.config.threads, ["install", str(manifest)],
+                                   folder / "report.json")
         result = self.run_blender(argv, folder / "install.log")
         if result.returncode != 0 or not (folder / "report.json").is_file():
             lines = (folder / "install.log").read_text(encoding="utf-8", errors="replace").splitlines()
-            said = [line.removeprefix("netrender: ") for line in lines if line.startswith("netrender: ")]
             raise FetchFailed(f"Blender could not take the caches baked by job {work.bake_job}: "
-                              f"{said[-1] if said else exit_text(result.returncode)}")
+                              f"{last_said(lines) or exit_text(result.returncode)}")
         done.write_text("", encoding="utf-8")

@@ -84,15 +84,15 @@ class JobFiles(Identity):
         """The job's files from version control, checked out once per job (see :mod:`.checkout`)."""
         if self.working_copies is None:
             self.working_copies = WorkingCopies(self.folder / "vcs")
-        copies = self.working_copies
+        files = self.folder / f"job_{work.job_id}" / "files"
         self.on_status(f"checking out {work.blend} at {work.revision}")
         try:
-            done = copies.checkout(work, self.folder / f"job_{work.job_id}" / "files")
+            done = self.working_copies.checkout(work, files)
         except CheckoutFailed as exc:
             raise FetchFailed(str(exc)) from exc
         if done is not None:
             self.checkout_notes[work.job_id] = done.note(work)
-        return self.folder / f"job_{work.job_id}" / "files" / work.blend
+        return files / work.blend
 
     def _sent(self, work: Assignment, job_dir: Path) -> frozenset[str]:
         return sent_paths(work, job_dir / "files", self.config.path_map)

@@ -115,7 +115,7 @@ class ChunkRendering(TaskRunning):
                 sent=self._sent(work, job_dir), thumbnails=self.config.thumbnails,
                 # A tile changes only the region from the last one: the scene's data can stay (same pixels).
                 persistent_data=work.persistent_data or bool(work.tasks),
-                env={DEVICE_ENV: self.config.device} if self.config.device else {},
+                env=self._device_env(),
             )
         except FetchFailed as exc:
             return self._unfetched(work, exc)
@@ -195,9 +195,13 @@ class ChunkRendering(TaskRunning):
                 seen.append(line)
 
         self.on_status(f"rendering job {work.job_id} frames {_span(work.frames)}")
-        device = {"env": {DEVICE_ENV: self.config.device}} if self.config.device else {}
+        device = {"env": self._device_env()} if self.config.device else {}  # a test's fake takes no env
         return self.run_blender(argv, log_path, should_stop=lambda: bool(blender.missing_sent(seen, sent)) or stop(),
                                 on_line=on_line, **device)
+
+    def _device_env(self) -> dict[str, str]:
+        """What Blender's environment gets so it renders on this slave's device only (``slave --gpus``)."""
+        return {DEVICE_ENV: self.config.device} if self.config.device else {}
 
     def _enqueue(self, work: Assignment, result: blender.RunResult, output: Path, log_path: Path,
                  report: ChunkReport) -> None:

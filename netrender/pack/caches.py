@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common.bakes import last_said, unpack
 from ..common.errors import NetrenderError
 
 #: The script, by path: the pack room does not import the node room, and Blender runs it, not us.
@@ -46,10 +46,9 @@ def _run(blender: str, blend: Path, action: list[str], timeout: float) -> dict[s
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CacheError(f"cannot run Blender ({blender}) on {blend}: {exc}") from exc
         if done.returncode != 0 or not report.is_file():
-            said = [line.removeprefix("netrender: ") for line in (done.stdout + done.stderr).splitlines()
-                    if line.startswith(("netrender: ", "Error: "))]
+            said = last_said((done.stdout + done.stderr).splitlines(), also=("Error: ",))
             raise CacheError(f"Blender could not read the caches of {blend}: "
-                             f"{said[-1] if said else f'exit code {done.returncode}'}")
+                             f"{said or f'exit code {done.returncode}'}")
         return json.loads(report.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
@@ -67,18 +66,6 @@ def install(blend: Path, baked: list[tuple[str, str, Path]], blender: str = "ble
     The .blend is saved by Blender: reopened, it shows the farm's bake.
     """
     with tempfile.TemporaryDirectory(prefix="netrender-bakes-") as tmp:
-        manifest = []
-        for i, (obj, cache, archive) in enumerate(baked):
-            folder = Path(tmp) / str(i)
-            folder.mkdir()
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.infolist():
-                    if member.is_dir():
-                        continue
-                    with zf.open(member) as src:
-                        (folder / Path(member.filename).name).write_bytes(src.read())
-            manifest.append({"object": obj, "cache": cache, "folder": str(folder)})
-        listed = Path(tmp) / "manifest.json"
-        listed.write_text(json.dumps(manifest), encoding="utf-8")
+        listed = unpack(baked, Path(tmp))
         done = _run(blender, blend, ["install", str(listed)], timeout)
     return Path(str(done["folder"]))

@@ -252,7 +252,7 @@ def edit_job(job_id: int) -> Any:
 @bp.delete("/jobs/<id:job_id>")
 def remove_job(job_id: int) -> Any:
     delete_files = request.args.get("delete_files", "false").lower() in ("1", "true", "yes")
-    farm().remove(job_id, delete_files)
+    farm().remove(job_id, delete_files, now())
     return {"removed": job_id, "deleted_files": delete_files}
 
 

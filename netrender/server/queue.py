@@ -12,14 +12,14 @@ from typing import Any
 
 from ..common import validation as v
 from ..common.errors import InvalidRequest
+from ..common.rules import BalanceRules
 from .api import body_json, bp, farm
 
 
 @bp.get("/queue")
 def get_queue() -> Any:
     """The queue's two settings (rules ``fifo`` and ``autostart``), as RenderController offers them."""
-    rules = farm().rules
-    return {"mode": "fifo" if rules.fifo else "balanced", "autostart": rules.autostart}
+    return _shown(farm().rules)
 
 
 @bp.put("/queue")
@@ -32,5 +32,8 @@ def put_queue() -> Any:
         changes["fifo"] = data["mode"] == "fifo"
     if "autostart" in data:
         changes["autostart"] = v.field(data, "autostart", bool)
-    rules = farm().set_rules(changes)
+    return _shown(farm().set_rules(changes))
+
+
+def _shown(rules: BalanceRules) -> dict[str, Any]:
     return {"mode": "fifo" if rules.fifo else "balanced", "autostart": rules.autostart}

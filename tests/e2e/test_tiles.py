@@ -10,10 +10,8 @@ denoise, and is denoised whole, so no seam shows.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,6 @@ from pixels import channels, differences
 from slowed import slowed_blender
 
 from netrender.client import Client, JobOptions
-from netrender.master import MasterConfig, MasterServer
 from netrender.pack.hashes import HashCache
 from netrender.samples import build_scene
 
@@ -49,35 +46,9 @@ def still(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Any]:
-    master = MasterServer(MasterConfig(path=tmp_path / "master", address="127.0.0.1", port=0))
-    master.start()
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def slave(name: str, *options: str) -> subprocess.Popen[bytes]:
-        with open(tmp_path / f"{name}.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "netrender", "slave", "--master", master.url, "--name",
-                                     name, "--path", str(tmp_path / name), *options], stdout=log,
-                                    stderr=subprocess.STDOUT)
-        procs.append(proc)
-        return proc
-
-    master.slave = slave  # type: ignore[attr-defined]
-    yield master
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    master.close()
-
-
-def slave_named(client: Client, name: str) -> str:
-    return wait_until(lambda: next((s["id"] for s in client.conn.get("/api/slaves")["slaves"] if s["name"] == name),
-                                   None), what=f"slave {name} to register")
+def farm(cli_farm: Any) -> Any:
+    """The whole-farm fixture (``tests/e2e_farm.py``): ``farm.slave(name, *options)`` gives a registered slave's id."""
+    return cli_farm
 
 
 def finished(client: Client, job_id: int, timeout: float = 300.0) -> dict[str, Any]:
@@ -91,10 +62,9 @@ def test_a_tiled_still_equals_a_local_render_in_every_pass_even_with_a_slave_kil
     blend, local = still
     client = Client(farm.url, hashes=HashCache(None))
     client.conn.request("PATCH", "/api/balancing", json={"lost_timeout": 2})  # a killed slave is lost in 2 s
-    doomed_proc = farm.slave("doomed", "--threads", "1")
-    doomed = slave_named(client, "doomed")
-    farm.slave("survivor", "--threads", "1")
-    survivor = slave_named(client, "survivor")
+    doomed = farm.slave("doomed")
+    doomed_proc = farm.procs["doomed"]
+    survivor = farm.slave("survivor")
     job_id = client.submit(blend, JobOptions(frames=[1], tiles=16)).job["id"]
 
     def held_by_doomed() -> list[int]:
@@ -153,10 +123,8 @@ def test_a_denoised_still_is_denoised_whole_by_a_slave_that_can(tmp_path: Path, 
                    check=True, capture_output=True, timeout=300)
 
     client = Client(farm.url, hashes=HashCache(None))
-    farm.slave("cannot", "--threads", "1", "--blender", BPY, "--no-denoise")
-    cannot = slave_named(client, "cannot")
-    farm.slave("can", "--threads", "1", "--blender", BPY)
-    can = slave_named(client, "can")
+    cannot = farm.slave("cannot", "--blender", BPY, "--no-denoise")
+    can = farm.slave("can", "--blender", BPY)
     slaves = {s["id"]: s for s in client.conn.get("/api/slaves")["slaves"]}
     assert slaves[can]["facts"]["capabilities"] == ["denoise"] and slaves[cannot]["facts"]["capabilities"] == []
     sent = client.submit(blend, JobOptions(frames=[1], tiles=8))
@@ -181,10 +149,8 @@ def test_a_slowed_slave_measures_slower_and_both_finish_within_a_tile_of_each_ot
 ) -> None:
     blend, _ = still
     client = Client(farm.url, hashes=HashCache(None))
-    farm.slave("fast", "--threads", "2")
-    fast = slave_named(client, "fast")
-    farm.slave("slow", "--threads", "2", "--blender", str(slowed_blender(tmp_path / "bin")))  # half speed
-    slow = slave_named(client, "slow")
+    fast = farm.slave("fast", "--threads", "2")
+    slow = farm.slave("slow", "--threads", "2", "--blender", str(slowed_blender(tmp_path / "bin")))  # half speed
 
     tested = subprocess.run([sys.executable, "-m", "netrender", "speedtest", str(blend), "--master", farm.url],
                             capture_output=True, text=True, timeout=600)
@@ -213,7 +179,7 @@ def test_every_frame_of_an_animation_can_be_tiled(tmp_path: Path, farm: Any, sam
                                                   sample_reference: dict[int, Path]) -> None:
     client = Client(farm.url, hashes=HashCache(None))
     for name in ("one", "two"):
-        farm.slave(name, "--threads", "1")
+        farm.slave(name)
     job = finished(client, client.submit(sample_scene, JobOptions(frames=[4, 5, 6], tiles=4)).job["id"])
     assert job["status"] == "finished" and job["frame_count"]["total"] == 3 * 4 + 3
     assert [o["frame"] for o in job["outputs"]] == [4, 5, 6]
@@ -230,7 +196,7 @@ def test_a_scene_with_path_guiding_fails_its_tiles_with_the_reason(tmp_path: Pat
                     f"import bpy; bpy.context.scene.cycles.use_guiding = True; "
                     f"bpy.ops.wm.save_as_mainfile(filepath={str(guided)!r})"], check=True, capture_output=True)
     client = Client(farm.url, hashes=HashCache(None))
-    farm.slave("one", "--threads", "1")
+    farm.slave("one")
     job = finished(client, client.submit(guided, JobOptions(frames=[1], tiles=4)).job["id"])
     assert job["status"] == "failed"
     failed = [t for t in job["frames"] if t["status"] == "error"]

@@ -207,7 +207,7 @@ class FarmMachine(RuleBasedStateMachine):
     def remove(self, data: st.DataObject) -> None:
         job = data.draw(st.sampled_from(self.jobs))
         self.jobs.remove(job)
-        self.farm.remove(job, delete_files=data.draw(st.booleans()))
+        self.farm.remove(job, delete_files=data.draw(st.booleans()), now=self.tick())
 
     @precondition(lambda self: self.jobs and self.slaves)
     @rule(data=st.data(), listed=st.booleans())

@@ -103,7 +103,7 @@ def test_a_job_removed_during_its_render_does_not_stop_the_slave(tmp_path: Path,
 
     def render_then_vanish(argv: Sequence[str], log_path: Path, **kw: Any) -> blender.RunResult:
         result = fake(argv, log_path, **kw)
-        live_master.farm.remove(doomed, delete_files=True)  # the user removes it as Blender finishes
+        live_master.farm.remove(doomed, delete_files=True, now=time.time())  # the user removes it as Blender finishes
         return result
 
     slave.run_blender = render_then_vanish
