@@ -21,7 +21,6 @@ from ..common.errors import InvalidConfig
 from ..common.frames import parse_frames
 from ..node import blender
 
-CLAIM_SCRIPT = blender.THUMBNAIL_SCRIPT.with_name("claim.py")
 RENDERED = re.compile(r"^netrender: rendered frame (\d+)$")
 
 
@@ -34,12 +33,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--output", type=Path, help="the shared folder (default: render/ beside the file)")
     p.add_argument("--threads", type=int, default=0, help="threads per worker (default: the cores shared out)")
     p.add_argument("--blender", default="blender")
-
-
-def worker_argv(blender_path: str, blend: Path, threads: int, output: Path, frames: list[int]) -> list[str]:
-    """A worker's command line: the file's scripts off, its threads, then our claiming renderer."""
-    return [blender_path, "-b", str(blend), "--disable-autoexec", "-noaudio", "-t", str(threads),
-            "--python-exit-code", "1", "--python", str(CLAIM_SCRIPT), "--", str(output), *map(str, frames)]
 
 
 def render_local(args: argparse.Namespace) -> int:
@@ -55,7 +48,7 @@ def render_local(args: argparse.Namespace) -> int:
     procs = []
     for log in logs:
         with open(log, "w", encoding="utf-8") as out:
-            procs.append(subprocess.Popen(worker_argv(args.blender, args.blend, threads, output, frames),
+            procs.append(subprocess.Popen(blender.claim_argv(args.blender, args.blend, threads, output, frames),
                                           stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
     try:
         codes = [proc.wait() for proc in procs]

@@ -13,7 +13,7 @@ Pure questions about the store's jobs; the dispatcher acts on the answers.
 from __future__ import annotations
 
 from ..common.errors import Conflict, InvalidRequest, UnknownJob
-from ..common.model import Job, JobSpec, JobStatus
+from ..common.model import FrameStatus, Job, JobSpec, JobStatus
 from .store import Store
 
 ENDED_BADLY = (JobStatus.FAILED, JobStatus.CANCELLED)
@@ -63,7 +63,7 @@ def stranded(store: Store) -> list[tuple[int, str]]:
 
 
 def _reason(store: Store, job: Job) -> str:
-    failed = [f for f in store.frames(job.id) if f.message and f.status.value == "error"]
+    failed = [f for f in store.frames(job.id) if f.message and f.status is FrameStatus.ERROR]
     return f": task {failed[0].number}: {failed[0].message}" if failed else ""
 
 

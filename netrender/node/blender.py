@@ -45,6 +45,8 @@ DRIVER_SCRIPT = THUMBNAIL_SCRIPT.with_name("driver.py")
 DEVICE_SCRIPT = THUMBNAIL_SCRIPT.with_name("device.py")
 #: Lists, bakes and installs point caches (``bake`` jobs, and a render after one).
 CACHES_SCRIPT = THUMBNAIL_SCRIPT.with_name("caches.py")
+#: Renders the frames no other process has claimed in a shared folder (``render-local``).
+CLAIM_SCRIPT = THUMBNAIL_SCRIPT.with_name("claim.py")
 #: What a Blender on another machine needs of this package: the scripts it runs.
 SCRIPTS = (MISSING_SCRIPT, THUMBNAIL_SCRIPT, DRIVER_SCRIPT, DEVICE_SCRIPT)
 #: The environment variable that hands the driver its token.
@@ -132,6 +134,13 @@ def caches_argv(blender: str, blend: Path | str, threads: int, action: Sequence[
     return [blender, "-b", str(blend), "--enable-autoexec" if allow_scripts else "--disable-autoexec", "-noaudio",
             "-t", str(threads), "--python-exit-code", "1", "--python", str(MISSING_SCRIPT),
             "--python", str(CACHES_SCRIPT), "--", *action, "--report", str(report)]
+
+
+def claim_argv(blender: str, blend: Path | str, threads: int, output: Path | str, frames: Sequence[int]) -> list[str]:
+    """A ``render-local`` worker: the file's scripts off, its threads, then :data:`CLAIM_SCRIPT`, which renders
+    each of ``frames`` no other process has claimed in ``output``."""
+    return [blender, "-b", str(blend), "--disable-autoexec", "-noaudio", "-t", str(threads),
+            "--python-exit-code", "1", "--python", str(CLAIM_SCRIPT), "--", str(output), *map(str, frames)]
 
 
 def _scene_argv(blender: str, blend: Path | str, output_dir: Path | str, engine: str, threads: int,

@@ -21,20 +21,13 @@ import posixpath
 import shlex
 import threading
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import paramiko
 
+from ..common.blobs import file_sha256
 from ..node import blender
 from .link import Link, SshError
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Mirror:
@@ -158,6 +151,3 @@ class Mirror:
         if done.code != 0:
             raise SshError(f"{self.link.spec.name}: laying out the job's files failed: {done.output.strip()[-500:]}")
 
-
-def posix_name(path: str) -> str:
-    return PurePosixPath(path).name

@@ -11,8 +11,10 @@ import pytest
 import netrender
 from netrender.node.blender import (
     CACHES_SCRIPT,
+    CLAIM_SCRIPT,
     MISSING_SCRIPT,
     caches_argv,
+    claim_argv,
     frame_file,
     load_error,
     missing_message,
@@ -53,6 +55,15 @@ def test_caches_argv_exact() -> None:
     ]
     assert CACHES_SCRIPT.is_file()
     assert caches_argv("b", "f.blend", 2, ["list"], "r", allow_scripts=True)[3] == "--enable-autoexec"
+
+
+def test_claim_argv_exact() -> None:
+    """A render-local worker: the file's scripts off, its threads, our claiming renderer with folder and frames."""
+    assert claim_argv("blender", "/p/shot.blend", 1, "/p/render", [3, 4]) == [
+        "blender", "-b", "/p/shot.blend", "--disable-autoexec", "-noaudio", "-t", "1", "--python-exit-code", "1",
+        "--python", str(CLAIM_SCRIPT), "--", "/p/render", "3", "4",
+    ]
+    assert CLAIM_SCRIPT.is_file()
 
 
 def test_render_argv_with_thumbnails_runs_our_script_after_the_file_and_before_rendering() -> None:

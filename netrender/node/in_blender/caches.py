@@ -83,8 +83,7 @@ def _cache_dir() -> str:
 def list_caches(scene: Any) -> dict[str, Any]:
     bakeable, other = _caches(scene)
     return {"caches": [[ob.name, name] for ob, name, _ in bakeable],
-            "unbakeable": [[ob.name if ob else "", name, why] for ob, name, why in other],
-            "frames": [scene.frame_start, scene.frame_end]}
+            "unbakeable": [[ob.name if ob else "", name, why] for ob, name, why in other]}
 
 
 def bake(scene: Any, obj: str, name: str) -> dict[str, Any]:
@@ -104,8 +103,7 @@ def bake(scene: Any, obj: str, name: str) -> dict[str, Any]:
     written = sorted(n for n, stamp in after.items() if before.get(n) != stamp)
     if not written:
         raise SystemExit(f"netrender: baking {obj}/{name} wrote no file to {folder}")
-    return {"files": [os.path.basename(folder) + "/" + n for n in written],
-            "frames": [cache.frame_start, cache.frame_end]}
+    return {"files": [os.path.basename(folder) + "/" + n for n in written]}
 
 
 def install(scene: Any, manifest: list[dict[str, str]]) -> dict[str, Any]:
