@@ -13,22 +13,22 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..client import Client
 from ..common.errors import InvalidConfig
 from ..common.nodes import NodeSpec, load_config, node
-from ..node import blender, devices
+from ..node import devices
+from ..node.facts import blender_facts
 from ..ssh.checks import check, find
 from ..ssh.hostkeys import trust
 from .connect import access, master
+from .options import master_option, node_options
 
 
-def add_parser(sub: argparse._SubParsersAction, master_option: Callable[[argparse.ArgumentParser], None],  # type: ignore[type-arg]
-               node_options: Callable[[argparse.ArgumentParser, str], None]) -> None:
-    """``netrender nodes ACTION``; the options shared with other commands come from the parser."""
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``netrender nodes ACTION``."""
     p = sub.add_parser("nodes", help="SSH nodes: list, add, remove, check, find, trust, clean")
     actions = p.add_subparsers(dest="nodes_command", required=True, metavar="ACTION")
     q = actions.add_parser("list", help="the master's SSH nodes and how each is doing")
@@ -170,7 +170,7 @@ def doctor(args: argparse.Namespace) -> int:
     if path is None:
         rows.append(("Blender", "missing", "install it (apt-get install blender), or give --blender PATH"))
     else:
-        facts = blender.blender_facts(path)
+        facts = blender_facts(path)
         rows.append(("Blender", f"{facts.get('blender', '?')} at {path}", ""))
         rows.append(("denoising (OpenImageDenoise)", "yes" if "denoise" in facts.get("capabilities", []) else "no",
                      "" if "denoise" in facts.get("capabilities", []) else

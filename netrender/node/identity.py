@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from ..common.connection import Connection
 from ..common.errors import ApiError
-from .blender import blender_facts
 from .config import SlaveConfig, machine_facts
+from .facts import blender_facts
 
 T = TypeVar("T")
 

@@ -26,8 +26,8 @@ from typing import Any
 from ..common.connection import Access
 from ..common.nodes import NodeSpec
 from ..common.work import Assignment, TaskDetail
-from ..node import blender
 from ..node.config import SlaveConfig
+from ..node.facts import facts_argv, parse_facts
 from ..node.files import FetchFailed
 from ..node.rendering import ChunkReport
 from ..node.session import BlenderSession, FrameOutcome, SessionSpec
@@ -139,8 +139,8 @@ class SshSlave(Slave):
             system, cores, machine = (self.link.check("uname -sr; getconf _NPROCESSORS_ONLN; uname -m")
                                       .splitlines() + ["", "1", ""])[:3]
             facts.update(os=system.strip(), cores=int(cores) if cores.strip().isdigit() else 1, cpu=machine.strip())
-            said = self.link.run(" ".join(shlex.quote(a) for a in blender.facts_argv(self.node.blender)), timeout=120)
-            facts["blender"] = blender.parse_facts(said.output)["blender"]
+            said = self.link.run(" ".join(shlex.quote(a) for a in facts_argv(self.node.blender)), timeout=120)
+            facts["blender"] = parse_facts(said.output)["blender"]
         except (SshError, ValueError) as exc:
             log.warning("%s: cannot ask what the node is: %s", self.node.name, exc)
         return facts
