@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import random as _random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,13 @@ from .common.connection import Access, Connection
 from .common.errors import ApiError, InvalidRequest, NetrenderError
 from .common.framestate import FrameProgress, frame_progress
 from .common.retry import POLL_BACKOFF, UPLOAD_BACKOFF, Attempts, Backoff
-from .pack import packer, scene
+from .pack import packer
 from .pack.hashes import HashCache
+from .pack.options import JobOptions, job_request
 from .pack.packer import LocalFile
 from .pack.vcs import Repository
+
+__all__ = ["FINAL_STATUSES", "Client", "JobOptions", "LocalFile", "Progress", "Submission"]
 
 log = logging.getLogger(__name__)
 
@@ -73,42 +76,6 @@ class Submission:
     uploaded_files: int = 0
     uploaded_bytes: int = 0
     missing: list[Path] = field(default_factory=list)  # named by the .blend, not found on this machine
-
-
-@dataclass
-class JobOptions:
-    frames: Sequence[int]
-    name: str = ""
-    category: str = ""
-    tags: Sequence[str] = ()
-    priority: int = 1
-    chunks: int = 1
-    engine: str = "CYCLES"
-    allow_scripts: bool = False
-    persistent: bool = True  # slaves keep one Blender open for the job
-    persistent_data: bool = False  # Cycles keeps scene data between frames
-    strict: bool = False  # refuse to send a job whose .blend names files that are not there
-    shared: bool = False  # render the files in place on storage the farm shares: nothing is uploaded
-    output_dir: str = ""  # a folder on shared storage where the slaves also write the frames
-    tiles: int = 0  # cut each frame into about this many tiles, rendered by whoever is free (0: whole frames)
-    speedtest: int = 0  # a speed test of every slave instead: the .blend rendered at this percent of its size
-    denoise: bool | None = None  # tiles: denoise each stitched frame whole (None: as the scene's Denoise box)
-    caches: Sequence[tuple[str, str]] = ()  # a bake instead: these point caches, one task each (frames ignored)
-    after: int = 0  # wait for this job to finish first (a render after its bake renders with its caches)
-
-
-def _tiling(blend: Path, options: JobOptions) -> dict[str, Any]:
-    """A tiled job's fields: its tiles, its frame's pixels and its denoising, read from the .blend unless given."""
-    if options.speedtest:
-        return {"kind": "speedtest", "scale": options.speedtest}
-    if options.caches:
-        return {"kind": "bake", "caches": [list(c) for c in options.caches],
-                "frames": list(range(1, len(options.caches) + 1))}
-    if not options.tiles:
-        return {}
-    denoise = scene.denoises(blend) if options.denoise is None else options.denoise
-    return {"kind": "tiles", "tiles": options.tiles, "size": list(scene.render_size(blend)),
-            "denoise": denoise and options.engine == "CYCLES"}
 
 
 class Client:
@@ -176,22 +143,7 @@ class Client:
         return Submission(job, [], missing=missing)
 
     def _create(self, blend: Path, options: JobOptions, files: dict[str, Any]) -> dict[str, Any]:
-        return self.conn.post("/api/jobs", {  # type: ignore[no-any-return]
-            "name": options.name or blend.stem,
-            **files,
-            "frames": list(options.frames),
-            **_tiling(blend, options),
-            "after": options.after,
-            "category": options.category,
-            "tags": list(options.tags),
-            "priority": options.priority,
-            "chunks": options.chunks,
-            "engine": options.engine,
-            "allow_scripts": options.allow_scripts,
-            "persistent": options.persistent,
-            "persistent_data": options.persistent_data,
-            "output_dir": options.output_dir,
-        })
+        return self.conn.post("/api/jobs", job_request(blend, options, files))  # type: ignore[no-any-return]
 
     def _send(self, files: list[LocalFile], sent: Submission) -> None:
         """Upload, by SHA-256, the files the master does not have yet (each once, however many names it has)."""
