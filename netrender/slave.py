@@ -49,9 +49,10 @@ from .common.errors import ApiError, InvalidConfig, MasterUnreachable
 from .common.retry import Attempts
 from .common.work import Assignment
 from .discovery import Follower
-from .node import blender, outbox
+from .node import blender
 from .node.config import STOP_MODES, SlaveConfig, StopMode, machine_facts
 from .node.courier import Courier
+from .node.delivery import Delivery
 from .node.outbox import Outbox
 from .node.rendering import ChunkRendering, ChunkReport
 from .node.session import BlenderSession, SessionSpec
@@ -63,7 +64,7 @@ T = TypeVar("T")
 __all__ = ["STOP_MODES", "ChunkReport", "Slave", "SlaveConfig", "StopMode", "machine_facts"]
 
 
-class Slave(ChunkRendering):
+class Slave(ChunkRendering, Delivery):
     def __init__(
         self,
         config: SlaveConfig,
@@ -171,37 +172,6 @@ class Slave(ChunkRendering):
         self._idle_delay = float(answer["retry_after"]) if "retry_after" in answer else (0.0 if waited else None)
         return Assignment.from_json(answer["work"]) if answer["work"] else None
 
-    def deliver(self) -> int:
-        """Send what the outbox holds, oldest first; return how many items left it.
-
-        :raise MasterUnreachable: the master cannot take them now; they stay.
-        """
-        if not len(self.outbox):
-            return 0
-        return self.outbox.deliver(self._send)
-
-    def _send(self, item: outbox.Item) -> None:
-        """Deliver one item as this slave.
-
-        A thumbnail is a nicety: its frame is delivered already and the master
-        can make one from the EXR, so whatever stops it only warrants a warning
-        and never holds up the frames behind it.
-
-        A result sent in the background while no chunk waits ahead asks for
-        the next chunk in the same answer: the render loop finds it there
-        when its chunk ends, so it neither waits nor sends a request of its own.
-        """
-        ahead = item.kind == "result" and self._wants_ahead()
-        try:
-            answer = self._as_registered(lambda slave_id: outbox.send(self.conn, item, slave_id, next_chunk=ahead))
-            if ahead and isinstance(answer, dict) and answer.get("work"):
-                with self._ahead_lock:
-                    self.ahead.append(Assignment.from_json(answer["work"]))
-        except (ApiError, MasterUnreachable) as exc:
-            if item.kind != "thumbnail":
-                raise
-            log.warning("thumbnail of job %s frame %s not sent: %s", item.job_id, item.frame, exc)
-
     def step(self, now: float, idle_wait: float = 1.0) -> float:
         """One round of :meth:`run` at ``now``; return the seconds to wait before the next.
 
@@ -284,32 +254,9 @@ class Slave(ChunkRendering):
             self.aborting.set()
         self._wake.set()
 
-    def _hand_over_delivery(self) -> None:
-        """Stopping: chunks held ahead go back, and the loop itself delivers what is left, with its backoff."""
-        self._give_back_ahead()
-        if self.courier is not None:
-            self.courier.stop()
-            self.courier = None
-
     def _finished(self) -> bool:
         """The loop ends on an abort, or once stopping with nothing left to deliver."""
         return self.aborting.is_set() or (self.stopping.is_set() and not len(self.outbox))
-
-    def _wants_ahead(self) -> bool:
-        """Whether a result sent now should bring the next chunk: in the background, with none waiting."""
-        if self.courier is None or self.stopping.is_set():
-            return False
-        with self._ahead_lock:
-            return not self.ahead
-
-    def _give_back_ahead(self) -> None:
-        """A stopping slave will not render the chunks it holds ahead: they go back to the queue."""
-        with self._ahead_lock:
-            chunks, self.ahead = list(self.ahead), deque()
-        for work in chunks:
-            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
-        if chunks and self.courier is not None:
-            self.courier.kick()
 
     def _failed(self, now: float) -> float:
         """The wait after one more failure in a row; the slave never gives up, so at worst the cap."""

@@ -20,18 +20,17 @@ files themselves are :mod:`.files`'.
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ..common.errors import ApiError, MasterUnreachable
 from ..common.work import Assignment
 from . import blender
 from .files import FetchFailed, publish
+from .heartbeat import Heartbeats
 from .in_blender.device import DEVICE_ENV
 from .outbox import Outbox
 from .session import FrameOutcome, SessionSpec
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_HEARTBEAT_GAP = 30.0  # seconds between heartbeats at most, whatever the master asks: it must not think us lost
 
 
 @dataclass
@@ -56,7 +54,7 @@ class ChunkReport:
     cancelled: bool
 
 
-class ChunkRendering(TaskRunning):
+class ChunkRendering(TaskRunning, Heartbeats):
     """Rendering one chunk, for :class:`~netrender.slave.Slave`, which provides what is declared here."""
 
     outbox: Outbox
@@ -241,42 +239,6 @@ class ChunkRendering(TaskRunning):
         thumbnail = blender.thumbnail_file(output, frame if detail is None else detail.frame)
         if thumbnail.is_file():  # after its frame: the master takes it only for a finished frame
             self.outbox.put("thumbnail", job_id, (frame,), payload=thumbnail, slave_id=self.id)
-
-    def _stop_check(self, work: Assignment) -> Callable[[], bool]:
-        """Heartbeat the master at most every ``config.heartbeat`` s, or as rarely as it asks; it says when to stop.
-
-        A big farm's master spaces its slaves' beats out (``next_in``), up to
-        :data:`MAX_HEARTBEAT_GAP`.
-
-        A master that cannot be reached does not stop the render: its result
-        waits in the outbox. One that forgot this slave gets a new registration.
-        """
-        last, interval = [-math.inf], [self.config.heartbeat]
-
-        def should_stop() -> bool:
-            if self.aborting.is_set():
-                return True
-            now = self.clock()
-            if now - last[0] < interval[0]:
-                return False
-            last[0] = now
-            payload = {"job_id": work.job_id, "frames": list(work.frames)}
-            try:
-                answer = self._as_registered(
-                    lambda slave_id: self.conn.post(f"/api/slaves/{slave_id}/heartbeat", payload)
-                )
-            except (MasterUnreachable, ApiError) as exc:
-                log.warning("heartbeat failed: %s", exc)
-                return False
-            interval[0] = max(self.config.heartbeat, min(_seconds(answer.get("next_in")), MAX_HEARTBEAT_GAP))
-            return bool(answer.get("stop"))
-
-        return should_stop
-
-
-def _seconds(value: Any) -> float:
-    """A number of seconds from the master; anything else (an older master sends none) is 0."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else 0.0
 
 
 def _failure(result: blender.RunResult, frame: int) -> str:
