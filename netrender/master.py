@@ -28,7 +28,7 @@ from .common.pathmap import PathMap
 from .discovery import announcer_for
 from .farm.jobs import Farm, open_root
 from .farm.storage import SharedStorage
-from .server import api, auth
+from .server import api, auth, errors
 from .server import nodes as _nodes_views  # noqa: F401 - each of these adds its views to api.bp
 from .server import queue as _queue_views  # noqa: F401
 from .server import storage as _storage_views  # noqa: F401
@@ -87,7 +87,7 @@ def create_app(config: MasterConfig, farm: Farm | None = None) -> Flask:
     app.url_map.converters["id"] = api.IdConverter
     app.register_blueprint(api.bp)  # with the views of nodes, imported above
     app.register_blueprint(web.bp)
-    api.install_error_handlers(app)
+    errors.install_error_handlers(app)
     auth.install(app, config.token, config.clock)
     return app
 

@@ -4,9 +4,7 @@
 :class:`Dispatch` holds the balancing state (rules, the usage average) and
 answers slaves' work requests and failed frames, on top of the
 :class:`~.roster.Roster` of slaves. It applies :mod:`balancing`'s pure rules to
-rows from the store; :meth:`run_once` is the periodic part (usage decay, lost
-slaves), driven by the master's housekeeping thread or, in tests, by hand with
-a fake clock.
+rows from the store; its periodic part is :class:`~.housekeeping.Housekeeping`.
 """
 
 from __future__ import annotations
@@ -198,52 +196,6 @@ class Dispatch(Roster):
             if task.status is FrameStatus.QUEUED:
                 task.message, task.finished_at = f"tile {failed.number} failed: {failed.message}", now
                 self._move([task], FrameEvent.FAIL)
-
-    def run_once(self, now: float) -> list[Frame]:
-        """Periodic duties: age the usage average; requeue the frames of lost slaves (returned).
-
-        Then, outside the lock, copy SQLite's write-ahead log into the database,
-        so that the requests in between never wait for it.
-        """
-        orphans, seen = self._requeue_lost(now)
-        self._fail_stranded(now)
-        self.note_lost(now, seen)
-        if changed := self.speeds.dirty():
-            with self.lock, self.store.transaction():
-                self.store.save_speeds(changed)
-        self.store.checkpoint()
-        return orphans
-
-    def _fail_stranded(self, now: float) -> None:
-        """Jobs waiting for one that failed, was cancelled or removed fail their queued tasks, with the reason."""
-        with self.lock:
-            stranded = after.stranded(self.store)
-        if not stranded:  # the usual case: no write, no transaction
-            return
-        with self.lock, self.store.transaction():
-            for job_id, why in stranded:
-                queued = [f for f in self.store.frames(job_id) if f.status is FrameStatus.QUEUED]
-                for frame in queued:
-                    frame.message, frame.finished_at = why, now
-                self._move(queued, FrameEvent.FAIL)
-                self.store.add_event(job_id, now, f"cannot start: {why}")
-                self._note_finish(job_id, now)
-
-    def _requeue_lost(self, now: float) -> tuple[list[Frame], dict[str, float]]:
-        """The frames requeued, and when each slave was last heard from (none when the ``lost`` rule is off)."""
-        with self.lock, self.store.transaction():
-            self._decay_usage(now)
-            if not self.rules.lost:
-                return [], {}
-            seen = self.store.last_seen()
-            lost = balancing.lost_slaves(
-                {s: seen.get(s, 0.0) for s in self.store.tally.holders()}, now, self.rules.lost_timeout
-            )
-            if not lost:  # the usual case: no frame is read
-                return [], seen
-            orphans = [f for f in self.store.dispatched_frames() if f.slave_id in lost]
-            self._move(orphans, FrameEvent.REQUEUE)
-            return orphans, seen
 
     # -- helpers (call with the lock held) -------------------------------------
 

@@ -25,7 +25,7 @@ from ..common.blobs import read_chunks, write_stream
 from ..common.errors import Conflict, FrameNotReady, InvalidRequest, NotFound, StorageFull, TooLarge
 from ..common.model import Frame, FrameEvent, FrameStatus, Job
 from ..common.work import Assignment
-from .dispatch import Dispatch
+from .housekeeping import Housekeeping
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 ZIP_MAGIC = b"PK\x03\x04"  # a bake's result: the cache files it wrote
@@ -34,7 +34,7 @@ _PID = os.getpid()
 _SERIAL = itertools.count()  # names uploads in progress; next() is atomic under the GIL
 
 
-class Results(Dispatch):
+class Results(Housekeeping):
     """The result half of :class:`~netrender.farm.jobs.Farm`, which provides the rest."""
 
     root: Path

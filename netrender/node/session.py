@@ -4,26 +4,21 @@
 Starting Blender and loading a file can cost as much as a short frame, so
 rather than one process per chunk (:func:`netrender.node.blender.run`, still the
 fallback) a slave can keep one Blender per job, driven over a loopback socket
-by ``netrender/node/in_blender/driver.py`` (its docstring has the wire protocol).
-Frames come out pixel-identical to ``blender -b FILE ... -f N``.
+by ``in_blender/driver.py`` (its docstring has the wire protocol). Frames come
+out pixel-identical to ``blender -b FILE ... -f N``.
 
-:meth:`Sessions.render` (:mod:`.sessions`) reuses the running Blender when
-the spec is equal and it is alive, and otherwise starts a new one
-(:func:`~.sessions.decide`, pure). A :class:`BlenderSession` is one process; it starts on its first
-:meth:`~BlenderSession.render`. When ``should_stop()`` says so (asked every
-``poll`` seconds, as in :func:`netrender.node.blender.run`), or Blender dies, or the
-file does not load, the outcome says so and that session is dead: the next
-render through :class:`Sessions` starts a fresh Blender. Use both from one
-thread; stop a render through ``should_stop``.
+A :class:`BlenderSession` is one process, started by its first
+:meth:`~BlenderSession.render`; :class:`~.sessions.Sessions` decides when to
+reuse it. When ``should_stop()`` says so (asked every ``poll`` seconds), or
+Blender dies, or the file does not load, the outcome says so and the session
+is dead: the next render starts a fresh Blender. Use it from one thread.
 
-A Blender that reports missing a file of ``spec.sent`` (the job's own files,
-absolute paths) while it loads never renders: its session fails with
-Blender's words, as every frame of it would come out wrong.
+A Blender that reports missing a file of ``spec.sent`` (the job's own files)
+while it loads never renders: the session fails with Blender's words, as
+every frame would come out wrong.
 
-``log_path`` gets everything Blender prints (appended, so a restarted
-Blender's log follows its predecessor's); ``outcome.log`` holds the lines
-printed since the previous outcome, the start-up lines going with the first
-frame.
+``log_path`` gets everything Blender prints, appended across restarts;
+``outcome.log`` holds the lines printed since the previous outcome.
 """
 
 from __future__ import annotations
@@ -36,12 +31,11 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import blender
-from .session_types import FrameOutcome, Launcher, Listener, LoopbackListener, Process, SessionSpec, never
+from .session_types import FrameOutcome, Launcher, Listener, LoopbackListener, Process, SessionSpec, SessionState, never
 from .wire import HELLO_LIMIT, MESSAGE_LIMIT, BlenderOutput, Channel, SessionError, exit_text
 
 # With the types re-exported from .session_types: where the session's users have always found them.
@@ -53,15 +47,6 @@ log = logging.getLogger(__name__)
 
 class _Cancelled(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class SessionState:
-    """What :func:`decide` needs to know of the running session."""
-
-    spec: SessionSpec
-    alive: bool
-    frames: int
 
 
 class BlenderSession:

@@ -48,6 +48,15 @@ class SessionSpec:
         )
 
 
+@dataclass(frozen=True)
+class SessionState:
+    """What :func:`~.sessions.decide` needs to know of the running session."""
+
+    spec: SessionSpec
+    alive: bool
+    frames: int
+
+
 @dataclass
 class FrameOutcome:
     """One frame's result: ``path`` of its EXR, or ``error``; ``cancelled`` when ``should_stop`` ended it."""

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request, send_file
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, current_app, request, send_file
 from werkzeug.routing import IntegerConverter
 
 from .. import __version__
 from ..common import validation as v
 from ..common.blobs import read_chunks
-from ..common.errors import FrameNotReady, InvalidRequest, NetrenderError, NotFound, TooLarge
+from ..common.errors import FrameNotReady, InvalidRequest, NotFound, TooLarge
 from ..common.model import Frame, FrameStatus, JobControl, JobSpec
 from ..farm.jobs import Farm
 from ..farm.jobtypes import Plan
@@ -352,44 +350,3 @@ def results_zip(job_id: int) -> Any:
 def openapi() -> Any:
     text = resources.files(__package__).joinpath("openapi.yaml").read_text(encoding="utf-8")
     return Response(text, mimetype="application/yaml")
-
-
-# -- errors ------------------------------------------------------------------
-
-
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return Response(json.dumps({"error": error}), status=status, mimetype="application/json")
-
-
-def install_error_handlers(app: Flask) -> None:
-    """One JSON error shape for everything, including Werkzeug's 404/405/413."""
-
-    @app.errorhandler(NetrenderError)
-    def on_netrender_error(exc: NetrenderError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
-
-    @app.errorhandler(HTTPException)
-    def on_http_error(exc: HTTPException) -> Response:
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
-
-    @app.errorhandler(sqlite3.OperationalError)
-    def on_database_error(exc: sqlite3.OperationalError) -> Response:
-        """A full disk or a busy database is a state of the machine, not a bug: say which."""
-        text = str(exc)
-        if "full" in text:
-            return error_response(507, "storage_full", "the master's disk is full: free space, then retry")
-        if "locked" in text or "busy" in text:
-            response = error_response(503, "busy", "the master's database is busy: retry shortly")
-            response.headers["Retry-After"] = "1"
-            return response
-        log.exception("database error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the master's database failed")
-
-    @app.errorhandler(Exception)
-    def on_unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", f"the master failed: {type(exc).__name__}")
