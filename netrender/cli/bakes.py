@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from ..client import Client, JobOptions
@@ -22,16 +21,16 @@ from ..common.errors import InvalidConfig, InvalidRequest
 from ..common.frames import parse_frames
 from ..pack import caches, scene
 from .connect import access, master
+from .options import job_options, master_option
 from .progress import BarProgress
 
 EXIT_FAILED = 1
 
 
-def add_parser(sub: argparse._SubParsersAction, master_option: object,  # type: ignore[type-arg]
-               job_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bake", help="bake the scene's point caches on the farm (cloth, soft body, particles, "
                                     "dynamic paint), then put them into the .blend")
-    master_option(p)  # type: ignore[operator]
+    master_option(p)
     p.add_argument("blend", type=Path)
     p.add_argument("--blender", default="blender", help="this machine's Blender, which lists the caches and "
                                                         "puts the baked ones into the file (default: blender)")

@@ -13,7 +13,6 @@ import argparse
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from ..client import Client, JobOptions
@@ -21,12 +20,13 @@ from ..common.errors import InvalidConfig
 from ..common.framefiles import NETRENDER, check, frame_name
 from ..common.frames import parse_frames
 from .connect import access, master
+from .options import master_option
 from .progress import BarProgress
 
 EXIT_MISSING = 1
 
 
-def add_parser(sub: argparse._SubParsersAction, master_option: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("check-frames", help="list the frames of a range missing or empty in an output folder; "
                                             "--resubmit renders exactly those")
     master_option(p)

@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
-from ..common.token import ENV_VAR as TOKEN_ENV
 from ..node.config import SlaveConfig
 from . import bakes, frames, local, nodes, queue, switches
+from .options import job_options, master_option, node_options, path_map_option, sessions_option, token_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,16 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "there are copied here instead of uploaded, and jobs may render there in place")
     p.add_argument("--force-upload", action="store_true",
                    help="always have clients upload their files, even those on shared storage")
-    _path_map_option(p)
-    _token_option(p)
+    path_map_option(p)
+    token_option(p)
     p.add_argument("--ssh-node", action="append", default=[], metavar="USER@HOST[:PORT]",
                    help="render on this machine over SSH too, as a slave (repeatable): it needs Blender and an SSH "
                         "server, nothing of netrender; its host key must be in known_hosts")
     p.add_argument("--ssh-config", type=Path, metavar="FILE", help="SSH nodes from a YAML file (see the README)")
-    _node_options(p, "ssh-")
+    node_options(p, "ssh-")
 
     p = sub.add_parser("slave", help="run a render slave until Ctrl-C")
-    _master_option(p)
+    master_option(p)
     p.add_argument("--path", type=Path, help="where job files and the file cache are kept")
     p.add_argument("--threads", type=int, default=0, help="render threads (0: all cores)")
     p.add_argument("--tags", default="", help="semicolon-separated tags, e.g. gpu;linux")
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the open Blender afresh after N frames (default: keep it for the whole job)")
     p.add_argument("--idle-close", type=float, metavar="SECONDS",
                    help=f"close the open Blender after this long without work (default {SlaveConfig.idle_close:g})")
-    _path_map_option(p)
+    path_map_option(p)
     p.add_argument("--no-denoise", dest="denoise", action="store_false",
                    help="never take a tiled frame to denoise whole, even if this Blender can")
     p.add_argument("--on-stop", choices=("requeue", "finish"), default="requeue",
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "frames of a slave that does not come back are requeued by the master's lost-slave timeout")
 
     p = sub.add_parser("submit", help="send .blend files and their dependencies, a job each")
-    _master_option(p)
+    master_option(p)
     p.add_argument("blend", type=Path, nargs="*", help="one or more .blend files, or patterns like 'shots/*.blend'")
     p.add_argument("--queue-file", type=Path, metavar="FILE",
                    help="also the files listed in FILE, one a line (relative to it; # starts a comment)")
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", nargs="?", const="", metavar="NAME",
                    help="keep a session folder: the frames, a log per host and a summary (implies --wait; "
                         "NAME defaults to the start time, YYYY_MM_DD_HH_mm_ss)")
-    _sessions_option(p)
+    sessions_option(p)
 
     p.add_argument("--vcs", nargs="?", const="auto", choices=("auto", "git", "svn"),
                    help="the slaves check the file out of its Git or Subversion repository instead of receiving "
@@ -119,44 +119,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default="", help="with --vcs: the commit or revision (default: the current one)")
     p.add_argument("--after", type=int, default=0, metavar="JOB",
                    help="start only when job JOB has finished (after a bake job: with its caches)")
-    bakes.add_parser(sub, _master_option, job_options)
+    bakes.add_parser(sub)
 
     p = sub.add_parser("status", help="list jobs, or show one job's frames")
-    _master_option(p)
+    master_option(p)
     p.add_argument("job", type=int, nargs="?")
 
     p = sub.add_parser("slaves", help="list the slaves: state, Blender, what they can do, how fast they are")
-    _master_option(p)
+    master_option(p)
 
     p = sub.add_parser("speedtest", help="measure every slave: a fixed test scene, and a small render of a file")
-    _master_option(p)
+    master_option(p)
     p.add_argument("blend", type=Path, nargs="?", help="also render this file's frame, small, on every slave")
     p.add_argument("--frame", type=int, default=1, help="the file's frame to render (default 1)")
     p.add_argument("--scale", type=int, default=25, help="the file's resolution in percent (default 25)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every slave (default 600)")
 
     p = sub.add_parser("results", help="download a job's finished frames, or a session's again")
-    _master_option(p)
+    master_option(p)
     p.add_argument("job", type=int, nargs="?")
     p.add_argument("--output", type=Path, help="where to put the frames (with --session: the session's folder)")
     p.add_argument("--session", metavar="NAME", help="fetch a previous session's frames, logs and summary again")
     p.add_argument("--blend", type=Path, help="a bake job: put its caches into this .blend (beside it, marked baked)")
     p.add_argument("--blender", default="blender", help="with --blend: this machine's Blender (default: blender)")
-    _sessions_option(p)
+    sessions_option(p)
 
     p = sub.add_parser("clean", help="remove results: a job's on the master (default), the SSH nodes' (--remote), "
                                      "or a session folder (--local)")
-    _master_option(p)
+    master_option(p)
     p.add_argument("job", type=int, nargs="?", help="the job (default: the --session's)")
     p.add_argument("--session", metavar="NAME")
-    _sessions_option(p)
+    sessions_option(p)
     p.add_argument("--remote", action="store_true", help="the frames rendered on every SSH node of the master")
     p.add_argument("--local", action="store_true", help="the session's folder here")
 
-    nodes.add_parser(sub, _master_option, _node_options)
-    frames.add_parser(sub, _master_option)
-    switches.add_parser(sub, _master_option)
-    queue.add_parser(sub, _master_option)
+    nodes.add_parser(sub)
+    frames.add_parser(sub)
+    switches.add_parser(sub)
+    queue.add_parser(sub)
     local.add_parser(sub)
 
     p = sub.add_parser("doctor", help="which tools netrender finds on this machine, and what is missing")
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("cancel", "cancel a job"), ("remove", "remove a job and its files")):
         p = sub.add_parser(name, help=text)
-        _master_option(p)
+        master_option(p)
         p.add_argument("job", type=int)
 
     p = sub.add_parser("demo", help="render the sample scene on a local master with two slaves")
@@ -173,54 +173,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slaves", type=int, default=2)
     p.add_argument("--blender", default="blender")
     return parser
-
-
-def job_options(p: argparse.ArgumentParser) -> None:
-    """What every job is given: its frames, name, category, tags, priority, chunks and scripts."""
-    p.add_argument("--frames", help="e.g. 1-24 or 1,5,10-12 (default: the scene's range)")
-    p.add_argument("--name", default="")
-    p.add_argument("--category", default="")
-    p.add_argument("--tags", default="", help="semicolon-separated tags a slave must have")
-    p.add_argument("--priority", type=int, default=1)
-    p.add_argument("--chunks", type=int, default=1, help="frames per dispatch")
-    p.add_argument("--allow-scripts", action="store_true",
-                   help="let the file's auto-run scripts run on slaves that allow scripts too")
-
-
-def _master_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--master", default="[default]",
-                   help="master URL or host[:port] (default: this machine's master, else one found on the network)")
-    p.add_argument("--discover", action="store_true",
-                   help="find the master on the network (UDP broadcast or zeroconf), whatever --master says")
-    p.add_argument("--ca-file", type=Path, help="trust the master's certificate if it chains to this PEM CA "
-                                                "(or is this self-signed certificate); implies https")
-    p.add_argument("--fingerprint", help="trust only the master certificate with this SHA-256 fingerprint "
-                                         "(hex; the master prints it); implies https")
-    _token_option(p)
-
-
-def _node_options(p: argparse.ArgumentParser, prefix: str) -> None:
-    """How to log in to SSH nodes and render there; ``prefix`` for the master's options (``--ssh-key``…)."""
-    p.add_argument(f"--{prefix}key", metavar="FILE", help="private key (default: the SSH agent's and ~/.ssh's)")
-    p.add_argument(f"--{prefix}known-hosts", metavar="FILE", help="known_hosts file (default: ~/.ssh/known_hosts)")
-    p.add_argument(f"--{prefix}blender", metavar="PATH", help="Blender on the node (default: blender)")
-    p.add_argument(f"--{prefix}threads", type=int, metavar="N", help="render threads on the node (default: all)")
-    p.add_argument(f"--{prefix}tags", metavar="TAGS", help="semicolon-separated tags of the node")
-    p.add_argument(f"--{prefix}work-dir", metavar="DIR",
-                   help="on the node: the file cache and outputs (default: ~/.cache/netrender)")
-
-
-def _sessions_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sessions", type=Path, default=Path("netrender-sessions"), metavar="DIR",
-                   help="where session folders are kept (default: ./netrender-sessions)")
-
-
-def _path_map_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--path-map", action="append", default=[], metavar="CLIENT=LOCAL",
-                   help="a client's path prefix on shared storage and where it is on this machine, "
-                        "e.g. 'P:\\projects=/mnt/projects' (repeatable)")
-
-
-def _token_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--token-file", type=Path,
-                   help=f"read the farm token from this file (default: ${TOKEN_ENV}, if set)")

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from ..client import Client
 from .connect import access, master
+from .options import master_option
 
 ACTIONS = {"start": "render it now, by hand, alongside what the queue started",
            "stop": "stop it (paused): no new frames, frames out finish",
            "enqueue": "put it back in the queue, at the end, to wait for its turn"}
 
 
-def add_parser(sub: argparse._SubParsersAction, master_option: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("queue", help="show or set the queue: fifo (one job at a time, in order) or balanced")
     master_option(p)
     p.add_argument("--mode", choices=("fifo", "balanced"))

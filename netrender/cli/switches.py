@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from ..client import Client
 from ..common.errors import InvalidConfig
 from .connect import access, master
+from .options import master_option
 
 
-def add_parser(sub: argparse._SubParsersAction, master_option: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, text in (("disable", "switch a slave off for one job: it renders the others"),
                        ("enable", "switch a slave on again for a job")):
         p = sub.add_parser(name, help=text)

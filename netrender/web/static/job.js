@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { openTask } from "./drawer.js";
-import { JobCards } from "./jobcards.js";
+import { JobCards, sourceText } from "./jobcards.js";
 import {
   cancelJob, editJob, isCancelled, pauseButton, pauseOrResume, removeJob, requeueJob, resetErrors, timesList,
 } from "./jobs.js";
@@ -319,13 +319,4 @@ export class JobPage {
     };
     return tile;
   }
-}
-
-// Where a job's files come from, and what a bake bakes.
-export function sourceText(job) {
-  const bakes = job.kind === "bake" && Array.isArray(job.caches)
-    ? `; bakes ${job.caches.map(([object, cache]) => `${object}/${cache}`).join(", ")}` : "";
-  if (job.vcs) return `${job.vcs} ${job.remote} at ${job.revision}${bakes}`;
-  if (job.shared) return `in place on shared storage${bakes}`;
-  return `uploaded (${(job.files || []).length})${bakes}`;
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The cards under a job's frames: its files (and those its client lacked), its
+// The cards under a job's frames: its files (where they come from, and those its client lacked), its
 // blacklist, and its history.
 
 import * as api from "./api.js";
@@ -107,4 +107,13 @@ export class JobCards {
       h("time", { title: fmtFullTime(e.at) }, fmtTime(e.at)), h("span", {}, e.event)))
       : h("li.muted", {}, "Nothing happened yet."));
   }
+}
+
+// Where a job's files come from, and what a bake bakes.
+export function sourceText(job) {
+  const bakes = job.kind === "bake" && Array.isArray(job.caches)
+    ? `; bakes ${job.caches.map(([object, cache]) => `${object}/${cache}`).join(", ")}` : "";
+  if (job.vcs) return `${job.vcs} ${job.remote} at ${job.revision}${bakes}`;
+  if (job.shared) return `in place on shared storage${bakes}`;
+  return `uploaded (${(job.files || []).length})${bakes}`;
 }
