@@ -10,7 +10,7 @@ whole).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import validation as v
@@ -85,6 +85,9 @@ class Assignment:
     vcs: str = ""
     remote: str = ""
     revision: str = ""
+    #: ``files`` and ``found`` are not in this answer: the slave reads them once per job from
+    #: ``GET /api/jobs/{job_id}/files`` (a project of thousands of files would make every answer large).
+    listed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +108,7 @@ class Assignment:
             "vcs": self.vcs,
             "remote": self.remote,
             "revision": self.revision,
+            "listed": self.listed,
         }
 
     @classmethod
@@ -115,7 +119,7 @@ class Assignment:
             frames=tuple(int(f) for f in data["frames"]),
             blend=v.client_path(data["blend"], "blend") if shared else v.safe_relpath(data["blend"]),
             engine=str(data["engine"]),
-            files=tuple(FileRef.from_json(f) for f in data["files"]),
+            files=tuple(FileRef.from_json(f) for f in data.get("files") or ()),
             allow_scripts=bool(data.get("allow_scripts", False)),
             persistent=bool(data.get("persistent", True)),
             persistent_data=bool(data.get("persistent_data", False)),
@@ -126,11 +130,28 @@ class Assignment:
             bake_job=int(data.get("bake_job") or 0),
             bakes=tuple((int(n), str(o), str(c)) for n, o, c in data.get("bakes") or ()),
             **_vcs(data),
+            listed=bool(data.get("listed", False)),
         )
+
+    def with_listing(self, files: tuple[FileRef, ...], found: tuple[str, ...]) -> Assignment:
+        """This assignment with the job's file list it was sent without."""
+        return replace(self, files=files, found=found, listed=False)
 
     def detail(self, number: int) -> TaskDetail | None:
         """What task ``number`` is; ``None`` for a frame to render."""
         return next((t for t in self.tasks if t.number == number), None)
+
+
+def listing_json(files: tuple[FileRef, ...], found: tuple[str, ...]) -> dict[str, Any]:
+    """A job's file list as ``GET /api/jobs/{job_id}/files`` answers it."""
+    return {"files": [f.to_json() for f in files], "found": list(found)}
+
+
+def listing_from_json(data: Any) -> tuple[tuple[FileRef, ...], tuple[str, ...]]:
+    """The files and found paths of a listing; checked as they would be in an assignment."""
+    data = v.json_object(data, "file listing")
+    return (tuple(FileRef.from_json(f) for f in data.get("files") or ()),
+            tuple(str(p) for p in data.get("found") or ()))
 
 
 def _vcs(data: dict[str, Any]) -> dict[str, str]:

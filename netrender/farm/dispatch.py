@@ -116,9 +116,11 @@ class Dispatch(Roster):
         spec = job.spec
         details = tuple(d for d in map(plan.detail, chunk) if d is not None)
         bake_job, bakes = after.bakes(self.store, job)
-        return Assignment(job_id, tuple(chunk), spec.blend, spec.engine, spec.files, spec.allow_scripts,
-                          spec.persistent, spec.persistent_data, spec.shared, spec.found, spec.output_dir, details,
-                          bake_job, bakes, spec.vcs, spec.remote, spec.revision)
+        # Without its file list, which the slave reads once per job (a project's thousands of files each chunk
+        # would cost every answer hundreds of KB).
+        return Assignment(job_id, tuple(chunk), spec.blend, spec.engine, (), spec.allow_scripts,
+                          spec.persistent, spec.persistent_data, spec.shared, (), spec.output_dir, details,
+                          bake_job, bakes, spec.vcs, spec.remote, spec.revision, listed=True)
 
     def _queue_turn(self, now: float) -> set[int]:
         """The jobs whose turn it is in a queue (``fifo``); autostart starts the next one here."""

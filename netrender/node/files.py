@@ -4,7 +4,8 @@
 Files come from the master by SHA-256 into ``<path>/cache`` (so each crosses
 once per slave, however many jobs use it) and are hard-linked under
 ``slave_<id>/job_<id>/files``; a job rendered in place on shared storage is
-read where it is, through the slave's path map. :func:`sent_paths` says where
+read where it is, through the slave's path map. Assignments come without the
+job's file list, which :meth:`JobFiles.listed` reads once per job. :func:`sent_paths` says where
 Blender will look for each of them, so that its missing-file lines can be
 checked against them; :func:`publish` puts a finished frame in a shared
 output folder.
@@ -14,18 +15,22 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 from ..common import retry
 from ..common.blobs import BlobStore
-from ..common.errors import ApiError, HashMismatch, NetrenderError
+from ..common.errors import ApiError, HashMismatch, InvalidRequest, NetrenderError
+from ..common.model import FileRef
 from ..common.pathmap import PathMap
 from ..common.retry import FETCH_BACKOFF
-from ..common.work import Assignment
+from ..common.work import Assignment, listing_from_json
 from . import blender
 from .checkout import CheckoutFailed, WorkingCopies
 from .identity import Identity
+
+LISTINGS_KEPT = 8  # jobs whose file lists a slave keeps (a slave renders few jobs at once)
 
 
 class FetchFailed(NetrenderError):
@@ -39,10 +44,37 @@ class JobFiles(Identity):
 
     cache: BlobStore
     working_copies: WorkingCopies | None = None
+    listings: OrderedDict[int, tuple[tuple[FileRef, ...], tuple[str, ...]]] | None = None  # see listed()
     #: Job id -> what checking its files out took, said at the top of its frames' logs.
     checkout_notes: dict[int, str]
     clock: Callable[[], float]
     sleep: Callable[[float], object]
+
+    def listed(self, work: Assignment) -> Assignment:
+        """``work`` with its job's file list, which assignments leave out: read from the master once per job.
+
+        The last :data:`LISTINGS_KEPT` jobs' lists are kept; a job's next chunks need no request.
+
+        :raise FetchFailed: the master refused (the job was removed) or sent a list that does not parse.
+        :raise MasterUnreachable: as :meth:`fetch`.
+        """
+        if not work.listed:
+            return work
+        if self.listings is None:
+            self.listings = OrderedDict()
+        listing = self.listings.get(work.job_id)
+        if listing is None:
+            try:
+                answer = retry.call(lambda: self.conn.get(f"/api/jobs/{work.job_id}/files"), FETCH_BACKOFF,
+                                    sleep=self.sleep, clock=self.clock, retry_if=retry.server_fault)
+                listing = listing_from_json(answer)
+            except (ApiError, InvalidRequest) as exc:
+                raise FetchFailed(f"cannot read the list of job {work.job_id}'s files from the master: {exc}") from exc
+            self.listings[work.job_id] = listing
+            while len(self.listings) > LISTINGS_KEPT:
+                self.listings.popitem(last=False)
+        self.listings.move_to_end(work.job_id)
+        return work.with_listing(*listing)
 
     def fetch(self, work: Assignment) -> Path:
         """Lay the job's files out under ``job_<id>/files``; return the main .blend's path.
@@ -104,6 +136,8 @@ def sent_paths(work: Assignment, root: Path, path_map: PathMap) -> frozenset[str
     Those the job carries, laid out under ``root``; or, for a job rendered in
     place, those its client found on shared storage, as this slave sees them.
     """
+    if work.listed:  # an empty list would hide every missing file of the job's from the check
+        raise ValueError(f"job {work.job_id}'s files were never read: call JobFiles.listed first")
     if work.shared:  # where this slave sees them, and where the client did: a .blend may name either
         return frozenset(os.path.normpath(p) for path in work.found for p in (path_map.local(path), path))
     return frozenset(os.path.normpath(root / ref.path) for ref in work.files)

@@ -74,6 +74,13 @@ class ChunkRendering(TaskRunning, Heartbeats):
         request with its own region); where the slave or the job keeps no
         Blender open, it is closed again after the chunk.
         """
+        try:
+            work = self.listed(work)  # the job's file list, which the assignment leaves out
+        except FetchFailed as exc:
+            return self._unfetched(work, exc)
+        except Exception:  # the frames are dispatched to us: give them back, or they wait for the lost timeout
+            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
+            raise
         if (work.tasks or self.sessions_only) and not (self.persistent and work.persistent):
             try:
                 return self._render_in_session(work)

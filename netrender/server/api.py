@@ -21,6 +21,7 @@ from ..common import validation as v
 from ..common.blobs import read_chunks
 from ..common.errors import FrameNotReady, InvalidRequest, NotFound, TooLarge
 from ..common.model import Frame, FrameStatus, JobControl, JobSpec
+from ..common.work import listing_json
 from ..farm.jobs import Farm
 from ..farm.jobtypes import Plan
 from ..farm.storage import Offer
@@ -211,6 +212,13 @@ def get_job(job_id: int) -> Any:
             detail["outputs"] = [{"frame": frame, "task": task, "status": status[task]}
                                  for frame, task in plan.outputs([])]
     return detail
+
+
+@bp.get("/jobs/<id:job_id>/files")
+def job_files(job_id: int) -> Any:
+    """The job's files, which a slave reads once per job: assignments leave them out."""
+    spec = farm().job(job_id).spec
+    return listing_json(spec.files, spec.found)
 
 
 def _task_json(task: Frame, plan: Plan) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from netrender.common.model import (
     job_status,
     next_frame_status,
 )
-from netrender.common.work import Assignment, TaskDetail
+from netrender.common.work import Assignment, TaskDetail, listing_from_json, listing_json
 
 Q, D, OK, ERR = FrameStatus.QUEUED, FrameStatus.DISPATCHED, FrameStatus.DONE, FrameStatus.ERROR
 E = FrameEvent
@@ -186,3 +187,20 @@ def test_an_assignment_as_json_has_every_field_and_comes_back_whole() -> None:
     baking = Assignment(8, (2,), "a.blend", "CYCLES", files, tasks=(TaskDetail(2, "bake", 2, cache=("Emitter",
                                                                                                  "particles/P")),))
     assert Assignment.from_json(baking.to_json()) == baking
+
+
+def test_an_assignment_sent_without_its_files_is_completed_by_the_jobs_listing() -> None:
+    files = (FileRef("shots/a.blend", "0" * 64, 5), FileRef("assets/b.png", "1" * 64, 9))
+    sent = Assignment(4, (1, 2), "shots/a.blend", "CYCLES", (), listed=True)
+    received = Assignment.from_json(json.loads(json.dumps(sent.to_json())))
+    assert received == sent and received.listed and received.files == ()
+    listing = listing_from_json(json.loads(json.dumps(listing_json(files, ("P:\\show\\t.png",)))))
+    whole = received.with_listing(*listing)
+    assert whole == Assignment(4, (1, 2), "shots/a.blend", "CYCLES", files, found=("P:\\show\\t.png",))
+
+
+@pytest.mark.parametrize("bad", [[], {"files": [{"path": "/etc/passwd", "sha256": "0" * 64, "size": 1}]},
+                                 {"files": [{"path": "a.blend", "sha256": "nothex", "size": 1}]}])
+def test_a_listing_is_checked_like_an_assignment(bad: object) -> None:
+    with pytest.raises(InvalidRequest):
+        listing_from_json(bad)

@@ -24,7 +24,11 @@ def test_a_job_goes_from_submission_to_downloaded_frames(client: FlaskClient) ->
     slave = register(client)
     chunk = work(client, slave)
     assert chunk is not None and chunk["frames"] == [1, 2] and chunk["blend"] == "scene.blend"
-    assert client.get(f"/api/files/{chunk['files'][0]['sha256']}").data == BLEND
+    assert chunk["listed"] is True and chunk["files"] == [] and chunk["found"] == []  # read once per job instead
+    listing = client.get(f"/api/jobs/{job['id']}/files").json
+    assert listing == {"files": [{"path": "scene.blend", "sha256": listing["files"][0]["sha256"], "size": len(BLEND)}],
+                       "found": []}
+    assert client.get(f"/api/files/{listing['files'][0]['sha256']}").data == BLEND
     assert client.get(f"/api/jobs/{job['id']}").json["status"] == "running"
     for frame in (1, 2):
         assert deliver(client, job["id"], frame, slave).json["status"] == "done"
