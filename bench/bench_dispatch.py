@@ -12,14 +12,14 @@ size. Prints the median and p99 of a request.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from blobfarm import farm_with_blob
+
 from netrender.common.model import JobSpec
-from netrender.farm.jobs import Farm, open_root
 
 
 def main() -> None:
@@ -29,11 +29,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        farm = Farm(open_root(Path(folder)))
-        blob = b"blend"
-        sha = hashlib.sha256(blob).hexdigest()
-        farm.blobs.put(sha, [blob])
-        files = [{"path": "a.blend", "sha256": sha, "size": len(blob)}]
+        farm, entry = farm_with_blob(Path(folder))
+        files = [{"path": "a.blend", **entry}]
         for i in range(args.jobs):
             spec = JobSpec.from_json({"blend": "a.blend", "files": files, "frames": list(range(1, 11)),
                                       "priority": 1 + i % 5, "category": f"c{i % 20}", "chunks": 2})
