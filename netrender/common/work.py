@@ -114,17 +114,18 @@ class Assignment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Assignment:
         shared = bool(data.get("shared", False))
+        files, found = listing_from_json(data)
         return cls(
             job_id=int(data["job_id"]),
             frames=tuple(int(f) for f in data["frames"]),
             blend=v.client_path(data["blend"], "blend") if shared else v.safe_relpath(data["blend"]),
             engine=str(data["engine"]),
-            files=tuple(FileRef.from_json(f) for f in data.get("files") or ()),
+            files=files,
             allow_scripts=bool(data.get("allow_scripts", False)),
             persistent=bool(data.get("persistent", True)),
             persistent_data=bool(data.get("persistent_data", False)),
             shared=shared,
-            found=tuple(str(p) for p in data.get("found") or ()),
+            found=found,
             output_dir=str(data.get("output_dir") or ""),
             tasks=tuple(TaskDetail.from_json(t) for t in data.get("tasks") or ()),
             bake_job=int(data.get("bake_job") or 0),

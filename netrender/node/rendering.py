@@ -74,13 +74,6 @@ class ChunkRendering(TaskRunning, Heartbeats):
         request with its own region); where the slave or the job keeps no
         Blender open, it is closed again after the chunk.
         """
-        try:
-            work = self.listed(work)  # the job's file list, which the assignment leaves out
-        except FetchFailed as exc:
-            return self._unfetched(work, exc)
-        except Exception:  # the frames are dispatched to us: give them back, or they wait for the lost timeout
-            self.outbox.put("release", work.job_id, work.frames, slave_id=self.id)
-            raise
         if (work.tasks or self.sessions_only) and not (self.persistent and work.persistent):
             try:
                 return self._render_in_session(work)
@@ -92,6 +85,7 @@ class ChunkRendering(TaskRunning, Heartbeats):
         output = job_dir / "output"
         log_path = job_dir / "logs" / f"{work.frames[0]:06d}.log"
         try:
+            work = self.listed(work)  # the job's file list, which the assignment leaves out
             result = self._run_blender(work, output, log_path)
         except FetchFailed as exc:
             return self._unfetched(work, exc)
@@ -113,6 +107,7 @@ class ChunkRendering(TaskRunning, Heartbeats):
         """Render a chunk frame by frame in the job's open Blender; each frame goes out as it is done."""
         job_dir = self.folder / f"job_{work.job_id}"
         try:
+            work = self.listed(work)  # the job's file list, which the assignment leaves out
             blend = self.fetch(work)
             spec = SessionSpec(
                 work.job_id, self.config.blender, blend, job_dir / "output", work.engine,
